@@ -1,0 +1,185 @@
+// Package ipvsctl computes the IPVS table an lvsdr topology wants, compares it
+// with what the kernel has, and applies the difference with the fewest
+// netlink operations. The kernel sits behind the Kernel interface: Netlink
+// talks to the real one through moby/ipvs, FakeKernel stands in for tests.
+package ipvsctl
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+
+	"github.com/lvsdr/lvsdr/topology"
+)
+
+// ServiceKey identifies a virtual service in the kernel.
+type ServiceKey struct {
+	Protocol topology.Protocol
+	Address  netip.Addr
+	Port     uint16
+}
+
+// String formats the key as ipvsadm does: "-t 192.168.0.100:5672".
+func (k ServiceKey) String() string {
+	flag := "-t"
+	if k.Protocol == topology.UDP {
+		flag = "-u"
+	}
+	return fmt.Sprintf("%s %s", flag, netip.AddrPortFrom(k.Address, k.Port))
+}
+
+// Compare orders keys by address, port, then protocol.
+func (k ServiceKey) Compare(o ServiceKey) int {
+	if c := k.Address.Compare(o.Address); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.Port, o.Port); c != 0 {
+		return c
+	}
+	return cmp.Compare(k.Protocol, o.Protocol)
+}
+
+// Service is the configuration of one virtual service.
+type Service struct {
+	Key       ServiceKey
+	Scheduler string
+	// Persistence is the persistence timeout in seconds; 0 is none.
+	Persistence uint32
+	// Stats is set when read from the kernel and ignored by comparisons.
+	Stats *Stats
+}
+
+// sameConfig reports whether the kernel would need a service update to turn
+// s into o.
+func (s Service) sameConfig(o Service) bool {
+	return s.Scheduler == o.Scheduler && s.Persistence == o.Persistence
+}
+
+// Destination is one real server of a virtual service.
+type Destination struct {
+	Address    netip.Addr
+	Port       uint16
+	Weight     uint16
+	Forwarding topology.Forwarding
+	// Stats is set when read from the kernel and ignored by comparisons.
+	Stats *Stats
+}
+
+// Endpoint returns the destination's address and port.
+func (d Destination) Endpoint() netip.AddrPort { return netip.AddrPortFrom(d.Address, d.Port) }
+
+// Stats are the kernel's counters for a service or destination.
+type Stats struct {
+	ActiveConns   int
+	InactiveConns int
+	Connections   uint64
+	PacketsIn     uint64
+	PacketsOut    uint64
+	BytesIn       uint64
+	BytesOut      uint64
+	CPS           uint64
+	PPSIn         uint64
+	PPSOut        uint64
+	BPSIn         uint64
+	BPSOut        uint64
+}
+
+// VirtualServer is a service with its destinations, sorted by endpoint.
+type VirtualServer struct {
+	Service      Service
+	Destinations []Destination
+}
+
+// Table is a set of virtual servers sorted by key.
+type Table []VirtualServer
+
+// Find returns the virtual server with key k.
+func (t Table) Find(k ServiceKey) (VirtualServer, bool) {
+	// Indexing rather than slices.BinarySearchFunc avoids copying a
+	// VirtualServer per comparison, which dominated the diff of large tables.
+	i := sort.Search(len(t), func(i int) bool { return t[i].Service.Key.Compare(k) >= 0 })
+	if i == len(t) || t[i].Service.Key != k {
+		return VirtualServer{}, false
+	}
+	return t[i], true
+}
+
+// Keys returns the keys of the table, in order.
+func (t Table) Keys() []ServiceKey {
+	keys := make([]ServiceKey, len(t))
+	for i, vs := range t {
+		keys[i] = vs.Service.Key
+	}
+	return keys
+}
+
+func (t Table) sort() {
+	slices.SortFunc(t, func(a, b VirtualServer) int { return a.Service.Key.Compare(b.Service.Key) })
+	for _, vs := range t {
+		sortDestinations(vs.Destinations)
+	}
+}
+
+func sortDestinations(ds []Destination) {
+	slices.SortFunc(ds, func(a, b Destination) int { return a.Endpoint().Compare(b.Endpoint()) })
+}
+
+// Key returns the kernel key of a topology service.
+func Key(t *topology.Topology, s topology.Service) ServiceKey {
+	return ServiceKey{Protocol: s.Protocol, Address: t.VIP, Port: s.Port}
+}
+
+// DeclaredKeys returns the kernel keys of every service a topology declares.
+func DeclaredKeys(t *topology.Topology) []ServiceKey {
+	keys := make([]ServiceKey, len(t.Services))
+	for i, s := range t.Services {
+		keys[i] = Key(t, s)
+	}
+	return keys
+}
+
+// Health tells whether a real server passes the checks of a service.
+type Health func(service, realServer string) bool
+
+// AllHealthy is the Health of a one-shot apply: every real server in.
+func AllHealthy(string, string) bool { return true }
+
+// Desired computes the table that t wants given the check results: a healthy
+// real server has its configured weight; a failed one is left out, or kept
+// with weight 0 when its service drains on failure.
+func Desired(t *topology.Topology, healthy Health) Table {
+	byName := make(map[string]topology.RealServer, len(t.RealServers))
+	for _, rs := range t.RealServers {
+		byName[rs.Name] = rs
+	}
+	table := make(Table, 0, len(t.Services))
+	for _, s := range t.Services {
+		vs := VirtualServer{Service: Service{
+			Key:         Key(t, s),
+			Scheduler:   s.Scheduler,
+			Persistence: uint32(s.PersistenceTimeout.Seconds()),
+		}}
+		vs.Destinations = make([]Destination, 0, len(s.RealServers))
+		for _, name := range s.RealServers {
+			rs := byName[name]
+			weight := rs.Weight
+			if !healthy(s.Name, rs.Name) {
+				if s.OnFailure != topology.Drain {
+					continue
+				}
+				weight = 0
+			}
+			vs.Destinations = append(vs.Destinations, Destination{
+				Address:    rs.Address,
+				Port:       s.Port,
+				Weight:     weight,
+				Forwarding: s.Forwarding,
+			})
+		}
+		table = append(table, vs)
+	}
+	table.sort()
+	return table
+}
