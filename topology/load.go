@@ -1,12 +1,103 @@
 package topology
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
 
 // ErrInvalid is wrapped by every error that reports a problem in a file.
 var ErrInvalid = errors.New("invalid topology")
 
-// Load reads, decodes and validates the topology file at path.
-func Load(path string) (*Topology, error) { panic("not yet written") }
+// Problem is one thing wrong in a topology file.
+type Problem struct {
+	File    string
+	Line    int
+	Message string
+}
 
-// Parse decodes and validates a topology; file names it in messages.
-func Parse(file string, data []byte) (*Topology, error) { panic("not yet written") }
+// String formats the problem as FILE:LINE: message.
+func (p Problem) String() string {
+	return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Message)
+}
+
+// ValidationError lists every problem of a file, in line order.
+type ValidationError struct {
+	Problems []Problem
+}
+
+// Error prints one problem per line.
+func (e *ValidationError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap makes errors.Is(err, ErrInvalid) true.
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+// Load reads, decodes and validates the topology file at path.
+func Load(path string) (*Topology, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read topology: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes and validates a topology; file names it in messages. Every
+// problem is reported, not only the first.
+func Parse(file string, data []byte) (*Topology, error) {
+	d := &decoder{file: file}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		d.problems = append(d.problems, Problem{File: file, Line: yamlErrorLine(err), Message: strings.TrimPrefix(err.Error(), "yaml: ")})
+		return nil, d.err()
+	}
+	if root.Kind == 0 || len(root.Content) == 0 {
+		d.problemf(&root, "the file is empty: it must declare vip, director, services and real_servers")
+		return nil, d.err()
+	}
+	t := d.topology(root.Content[0])
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// yamlErrorLine pulls the line out of a yaml.v3 syntax error ("yaml: line
+// 3: ..."), or 1 when it has none.
+func yamlErrorLine(err error) int {
+	var line int
+	if _, scanErr := fmt.Sscanf(err.Error(), "yaml: line %d:", &line); scanErr == nil {
+		return line
+	}
+	return 1
+}
+
+type decoder struct {
+	file     string
+	problems []Problem
+}
+
+func (d *decoder) problemf(n *yaml.Node, format string, args ...any) {
+	line := 1
+	if n != nil && n.Line > 0 {
+		line = n.Line
+	}
+	d.problems = append(d.problems, Problem{File: d.file, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+func (d *decoder) err() error {
+	if len(d.problems) == 0 {
+		return nil
+	}
+	sort.SliceStable(d.problems, func(i, j int) bool { return d.problems[i].Line < d.problems[j].Line })
+	return &ValidationError{Problems: d.problems}
+}

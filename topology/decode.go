@@ -1,0 +1,203 @@
+package topology
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults of the optional keys; docs/configuration.md lists them too.
+const (
+	DefaultResyncInterval   = 30 * time.Second
+	DefaultInterval         = 5 * time.Second
+	DefaultConnectTimeout   = 5 * time.Second
+	DefaultRetry            = 1
+	DefaultDelayBeforeRetry = time.Second
+	DefaultRise             = 1
+	DefaultWeight           = 1
+	DefaultScheduler        = "wrr"
+)
+
+// fields maps the keys of one mapping to their decoders.
+type fields map[string]func(value *yaml.Node)
+
+// mapping decodes a mapping node key by key. Unknown and repeated keys are
+// problems; the decoders of known keys run in file order. It returns the
+// keys present, to tell required keys and defaults apart.
+func (d *decoder) mapping(n *yaml.Node, path string, fs fields) map[string]*yaml.Node {
+	seen := map[string]*yaml.Node{}
+	if n.Kind != yaml.MappingNode {
+		d.problemf(n, "%s must be a mapping of keys, not %s", path, describe(n))
+		return seen
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, value := n.Content[i], n.Content[i+1]
+		decode, known := fs[key.Value]
+		switch {
+		case !known:
+			d.problemf(key, "%s: unknown key %q (known: %s)", path, key.Value, strings.Join(sortedKeys(fs), ", "))
+		case seen[key.Value] != nil:
+			d.problemf(key, "%s: key %q given twice (first on line %d)", path, key.Value, seen[key.Value].Line)
+		default:
+			seen[key.Value] = key
+			decode(value)
+		}
+	}
+	return seen
+}
+
+func sortedKeys(fs fields) []string {
+	keys := make([]string, 0, len(fs))
+	for k := range fs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	if n.Tag == "!!null" {
+		return "empty"
+	}
+	return fmt.Sprintf("%q", n.Value)
+}
+
+func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		d.problemf(n, "%s must be a single value, not %s", path, describe(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (d *decoder) str(n *yaml.Node, path string, dst *string) {
+	if v, ok := d.scalar(n, path); ok {
+		*dst = v
+	}
+}
+
+func (d *decoder) integer(n *yaml.Node, path string, lo, hi int64) (int64, bool) {
+	v, ok := d.scalar(n, path)
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.ParseInt(v, 10, 64)
+	if n.Tag != "!!int" || err != nil {
+		d.problemf(n, "%s must be a whole number, not %q", path, v)
+		return 0, false
+	}
+	if i < lo || i > hi {
+		d.problemf(n, "%s must be between %d and %d, not %d", path, lo, hi, i)
+		return 0, false
+	}
+	return i, true
+}
+
+// duration decodes a Go duration ("3s") or, as keepalived writes them, a
+// whole number of seconds ("3").
+func (d *decoder) duration(n *yaml.Node, path string, dst *time.Duration) bool {
+	v, ok := d.scalar(n, path)
+	if !ok {
+		return false
+	}
+	var dur time.Duration
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil && n.Tag == "!!int" {
+		if secs > math.MaxInt64/int64(time.Second) {
+			d.problemf(n, "%s: %d seconds is too long", path, secs)
+			return false
+		}
+		dur = time.Duration(secs) * time.Second
+	} else if dur, err = time.ParseDuration(v); err != nil {
+		d.problemf(n, "%s must be a duration such as 3s, 1m30s or a whole number of seconds, not %q", path, v)
+		return false
+	}
+	if dur < 0 {
+		d.problemf(n, "%s must not be negative, not %s", path, v)
+		return false
+	}
+	*dst = dur
+	return true
+}
+
+// ipv4 decodes one unicast IPv4 address.
+func (d *decoder) ipv4(n *yaml.Node, path string, dst *netip.Addr) {
+	v, ok := d.scalar(n, path)
+	if !ok {
+		return
+	}
+	if strings.Contains(v, "/") {
+		d.problemf(n, "%s must be one address, not the prefix %q: write it without /%s", path, v, v[strings.Index(v, "/")+1:])
+		return
+	}
+	addr, err := netip.ParseAddr(v)
+	switch {
+	case err != nil:
+		d.problemf(n, "%s must be an IPv4 address, not %q", path, v)
+	case addr.Is6() && !addr.Is4In6():
+		d.problemf(n, "%s: IPv6 addresses are not supported yet, not %q", path, v)
+	case addr.IsUnspecified(), addr.IsLoopback(), addr.IsMulticast(), addr == netip.AddrFrom4([4]byte{255, 255, 255, 255}), addr.IsLinkLocalUnicast():
+		d.problemf(n, "%s must be a unicast address that hosts can reach, not %s", path, v)
+	default:
+		*dst = addr.Unmap()
+	}
+}
+
+func (d *decoder) oneOf(n *yaml.Node, path string, allowed []string, dst *string) {
+	v, ok := d.scalar(n, path)
+	if !ok {
+		return
+	}
+	if !slices.Contains(allowed, v) {
+		d.problemf(n, "%s: unknown value %q (one of %s)", path, v, strings.Join(allowed, " "))
+		return
+	}
+	*dst = v
+}
+
+func (d *decoder) sequence(n *yaml.Node, path string) []*yaml.Node {
+	if n.Kind != yaml.SequenceNode {
+		d.problemf(n, "%s must be a list, not %s", path, describe(n))
+		return nil
+	}
+	return n.Content
+}
+
+// name decodes a name that appears in status output and check keys.
+func (d *decoder) name(n *yaml.Node, path string, dst *string) {
+	v, ok := d.scalar(n, path)
+	if !ok {
+		return
+	}
+	if v == "" || strings.ContainsAny(v, "/ \t\n") {
+		d.problemf(n, "%s must be a non-empty name without spaces or '/', not %q", path, v)
+		return
+	}
+	*dst = v
+}
+
+// iface decodes a Linux network interface name.
+func (d *decoder) iface(n *yaml.Node, path string, dst *string) {
+	v, ok := d.scalar(n, path)
+	if !ok {
+		return
+	}
+	if v == "" || len(v) > 15 || v == "." || v == ".." || strings.ContainsAny(v, "/: \t\n") {
+		d.problemf(n, "%s must be a network interface name (1 to 15 characters, no '/', ':' or spaces), not %q", path, v)
+		return
+	}
+	*dst = v
+}
