@@ -1,0 +1,222 @@
+package healthcheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lvsdr/lvsdr/internal/clock"
+)
+
+var errRefused = errors.New("connection refused")
+
+// scriptedProber answers from a switch the test flips, and records the fake
+// time of every probe.
+type scriptedProber struct {
+	clock *clock.Fake
+	mu    sync.Mutex
+	fail  bool
+	// failFirst fails this many probes after a flip to passing, then passes.
+	failFirst int
+	probes    []time.Duration
+	start     time.Time
+}
+
+func (p *scriptedProber) set(fail bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fail = fail
+}
+
+func (p *scriptedProber) Probe(context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.probes = append(p.probes, p.clock.Now().Sub(p.start))
+	if p.failFirst > 0 {
+		p.failFirst--
+		return errRefused
+	}
+	if p.fail {
+		return errRefused
+	}
+	return nil
+}
+
+func (p *scriptedProber) times() []time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.probes)
+}
+
+type recorder struct {
+	mu          sync.Mutex
+	transitions []Transition
+}
+
+func (r *recorder) notify(t Transition) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.transitions = append(r.transitions, t)
+}
+
+func (r *recorder) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, t := range r.transitions {
+		out = append(out, fmt.Sprintf("%s %s→%s", t.Key, t.From, t.To))
+	}
+	return out
+}
+
+func (r *recorder) at(i int) Transition {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.transitions[i]
+}
+
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func target(key string, p Prober) Target {
+	return Target{Key: key, Prober: p, Interval: 5 * time.Second, ConnectTimeout: 3 * time.Second,
+		Retry: 3, DelayBeforeRetry: 3 * time.Second, Rise: 2, Initial: Unknown}
+}
+
+// step advances the fake clock one second at a time, each time after every
+// loop is parked on the clock, n seconds in all.
+func step(clk *clock.Fake, parked, n int) {
+	for range n {
+		clk.BlockUntil(parked)
+		clk.Advance(time.Second)
+	}
+	clk.BlockUntil(parked)
+}
+
+func TestFailureIsRetriedThenDownThenRise(t *testing.T) {
+	clk := clock.NewFake(epoch)
+	p := &scriptedProber{clock: clk, start: epoch}
+	rec := &recorder{}
+	m := NewManager(clk, rec.notify)
+	defer m.Stop()
+	m.Update([]Target{target("amqp/n1", p)})
+
+	step(clk, 1, 0)
+	if got := rec.list(); !slices.Equal(got, []string{"amqp/n1 unknown→up"}) {
+		t.Fatalf("first check: %v", got)
+	}
+
+	// The server dies at 2 s: the check at 5 s fails, then three retries 3 s
+	// apart; down at 14 s = interval + retry × delay_before_retry (the
+	// probes fail instantly here).
+	step(clk, 1, 2)
+	p.set(true)
+	step(clk, 1, 12)
+	if st, _ := m.Status("amqp/n1"); st.State != Down || !errors.Is(st.LastError, errRefused) {
+		t.Fatalf("at 14 s: %+v, want down with the probe's error", st)
+	}
+	if got, want := p.times(), []time.Duration{0, 5e9, 8e9, 11e9, 14e9}; !slices.Equal(got, want) {
+		t.Errorf("probe times %v, want %v", got, want)
+	}
+	if tr := rec.at(1); tr.At != epoch.Add(14*time.Second) || !errors.Is(tr.Err, errRefused) {
+		t.Errorf("down transition %+v", tr)
+	}
+
+	// Back at 16 s: rise 2 needs the checks at 19 s and 24 s.
+	step(clk, 1, 2)
+	p.set(false)
+	step(clk, 1, 5)
+	if st, _ := m.Status("amqp/n1"); st.State != Down || st.Passes != 1 {
+		t.Fatalf("after one pass: %+v, want still down with 1 pass", st)
+	}
+	step(clk, 1, 5)
+	if st, _ := m.Status("amqp/n1"); st.State != Up || st.Since != epoch.Add(24*time.Second) {
+		t.Fatalf("after two passes: %+v, want up since 24 s", st)
+	}
+}
+
+func TestPassingRetryKeepsTheServerUp(t *testing.T) {
+	clk := clock.NewFake(epoch)
+	p := &scriptedProber{clock: clk, start: epoch}
+	rec := &recorder{}
+	m := NewManager(clk, rec.notify)
+	defer m.Stop()
+	m.Update([]Target{target("amqp/n1", p)})
+	step(clk, 1, 0)
+	p.mu.Lock()
+	p.failFirst = 2
+	p.mu.Unlock()
+	step(clk, 1, 5+3+3+5)
+	if got := rec.list(); !slices.Equal(got, []string{"amqp/n1 unknown→up"}) {
+		t.Errorf("transitions %v: two failed probes and a passing retry must not take it down", got)
+	}
+}
+
+func TestFirstChecksAreStaggered(t *testing.T) {
+	clk := clock.NewFake(epoch)
+	m := NewManager(clk, nil)
+	defer m.Stop()
+	var probers []*scriptedProber
+	var targets []Target
+	for i := range 5 {
+		p := &scriptedProber{clock: clk, start: epoch}
+		probers = append(probers, p)
+		targets = append(targets, target(fmt.Sprintf("svc/n%d", i), p))
+	}
+	m.Update(targets)
+	step(clk, 5, 5)
+	for i, p := range probers {
+		if got := p.times(); len(got) == 0 || got[0] != time.Duration(i)*time.Second {
+			t.Errorf("target %d first probed at %v, want %s", i, got, time.Duration(i)*time.Second)
+		}
+	}
+}
+
+func TestUpdateKeepsStateOfPersistingTargetsAndStopsRemovedOnes(t *testing.T) {
+	clk := clock.NewFake(epoch)
+	down := &scriptedProber{clock: clk, start: epoch, fail: true}
+	gone := &scriptedProber{clock: clk, start: epoch}
+	m := NewManager(clk, nil)
+	defer m.Stop()
+	a := target("svc/a", down)
+	a.Retry = 0
+	m.Update([]Target{a, target("svc/b", gone)})
+	step(clk, 2, 5)
+	if st, _ := m.Status("svc/a"); st.State != Down {
+		t.Fatalf("svc/a = %s, want down", st.State)
+	}
+
+	// A reload changes a's interval and removes b.
+	a.Interval = 7 * time.Second
+	m.Update([]Target{a})
+	if st, _ := m.Status("svc/a"); st.State != Down {
+		t.Errorf("svc/a after reload = %s, want its state kept (down)", st.State)
+	}
+	if _, ok := m.Status("svc/b"); ok {
+		t.Errorf("svc/b still reported after its removal")
+	}
+	before := len(gone.times())
+	step(clk, 1, 20)
+	if after := len(gone.times()); after != before {
+		t.Errorf("svc/b probed %d more times after its removal", after-before)
+	}
+}
+
+func TestStatusIsUnknownUntilFirstCheckUnlessSeeded(t *testing.T) {
+	clk := clock.NewFake(epoch)
+	m := NewManager(clk, nil)
+	defer m.Stop()
+	seeded := target("svc/adopted", &scriptedProber{clock: clk, start: epoch, fail: true})
+	seeded.Initial = Up
+	later := target("svc/new", &scriptedProber{clock: clk, start: epoch})
+	m.Update([]Target{seeded, later, target("svc/third", &scriptedProber{clock: clk, start: epoch})})
+	if st, _ := m.Status("svc/adopted"); st.State != Up {
+		t.Errorf("seeded target = %s, want up until a check says otherwise", st.State)
+	}
+	if st, _ := m.Status("svc/new"); st.State != Unknown {
+		t.Errorf("new target = %s before its first check, want unknown", st.State)
+	}
+}
