@@ -1,0 +1,33 @@
+# lvsdr: the two commands of the README are `make demo` and `make test`.
+GO ?= go
+BIN := bin
+
+.PHONY: build demo test unit e2e vet bench clean
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/director ./cmd/realserver
+
+# Shows the director at work on the example topology without touching this
+# host's network or kernel: validation, then the operations it would run
+# against an empty IPVS table.
+demo: build
+	$(BIN)/director validate --config deploy/examples/rabbitmq.yaml
+	$(BIN)/director apply --dry-run --empty-kernel --config deploy/examples/rabbitmq.yaml
+
+vet:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+# Every test: formatting and vet, the unit tests, then the end-to-end suite in
+# a VM that boots a kernel with IPVS.
+test: vet unit
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./ipvsctl/
+
+clean:
+	rm -rf $(BIN)

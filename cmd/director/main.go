@@ -1,0 +1,218 @@
+// Command director is the lvsdr balancer daemon and its tools: it programs
+// kernel IPVS from a YAML topology and health-checks every real server.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"net/netip"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lvsdr/lvsdr/director"
+	"github.com/lvsdr/lvsdr/healthcheck"
+	"github.com/lvsdr/lvsdr/internal/clock"
+	"github.com/lvsdr/lvsdr/ipvsctl"
+	"github.com/lvsdr/lvsdr/sysctl"
+	"github.com/lvsdr/lvsdr/topology"
+)
+
+func main() {
+	if err := rootCommand().Execute(); err != nil {
+		if !errors.Is(err, errSilent) {
+			fmt.Fprintf(os.Stderr, "director: %s\n", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// errSilent exits 1 after a command has already said why.
+var errSilent = errors.New("")
+
+type options struct {
+	config        string
+	stateDir      string
+	controlSocket string
+	callTimeout   time.Duration
+}
+
+func (o *options) state() director.StateFile {
+	return director.StateFile{Path: filepath.Join(o.stateDir, "director.json")}
+}
+
+func rootCommand() *cobra.Command {
+	o := &options{}
+	root := &cobra.Command{
+		Use:           "director",
+		Short:         "LVS-DR director: kernel IPVS from a YAML topology, with health checks",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVarP(&o.config, "config", "c", "/etc/lvsdr/topology.yaml", "topology file")
+	root.PersistentFlags().StringVar(&o.stateDir, "state-dir", "/var/lib/lvsdr", "where the director records the services it owns")
+	root.PersistentFlags().StringVar(&o.controlSocket, "control-socket", "/run/lvsdr/director.sock", "unix socket of the running director")
+	root.PersistentFlags().DurationVar(&o.callTimeout, "netlink-timeout", ipvsctl.DefaultCallTimeout, "bound on one IPVS netlink call")
+	root.AddCommand(runCommand(o), validateCommand(o), applyCommand(o), statusCommand(o), cleanupCommand(o))
+	return root
+}
+
+func runCommand(o *options) *cobra.Command {
+	var logFormat string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the director: bind the VIP, program IPVS, check real servers; SIGHUP reloads, SIGTERM leaves the table in place",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var handler slog.Handler = slog.NewTextHandler(os.Stderr, nil)
+			if logFormat == "json" {
+				handler = slog.NewJSONHandler(os.Stderr, nil)
+			}
+			kernel, err := ipvsctl.Open(o.callTimeout)
+			if err != nil {
+				return err
+			}
+			defer kernel.Close()
+			d := &director.Director{
+				Kernel: kernel,
+				VIP:    director.NetlinkVIP{},
+				Sysctl: sysctl.FS{Root: sysctl.DefaultRoot},
+				Clock:  clock.Real{},
+				Log:    slog.New(handler),
+				State:  o.state(),
+				Load:   func() (*topology.Topology, error) { return topology.Load(o.config) },
+				NewProber: func(target netip.AddrPort, _ topology.Check) healthcheck.Prober {
+					return &healthcheck.TCPProber{Address: target.String()}
+				},
+				ControlSocket: o.controlSocket,
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			go func() {
+				for range hup {
+					d.Reload()
+				}
+			}()
+			return d.Run(ctx)
+		},
+	}
+	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+func validateCommand(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate",
+		Short: "Check the topology file and report every problem",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			topo, err := topology.Load(o.config)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid: VIP %s, %d services, %d real servers\n", o.config, topo.VIP, len(topo.Services), len(topo.RealServers))
+			return nil
+		},
+	}
+}
+
+func applyCommand(o *options) *cobra.Command {
+	var dryRun, emptyKernel bool
+	cmd := &cobra.Command{
+		Use:   "apply",
+		Short: "Program the topology into IPVS once, every real server in, and print the operations (ipvsadm syntax)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			topo, err := topology.Load(o.config)
+			if err != nil {
+				return err
+			}
+			var kernel ipvsctl.Kernel
+			state := o.state()
+			if emptyKernel {
+				if !dryRun {
+					return errors.New("--empty-kernel previews only: add --dry-run")
+				}
+				kernel, state = ipvsctl.NewFakeKernel(), director.StateFile{}
+			} else {
+				k, err := ipvsctl.Open(o.callTimeout)
+				if err != nil {
+					return err
+				}
+				defer k.Close()
+				kernel = k
+			}
+			ops, err := director.Apply(kernel, state, topo, dryRun)
+			for _, op := range ops {
+				fmt.Fprintln(cmd.OutOrStdout(), op)
+			}
+			if err == nil && len(ops) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "# the kernel already matches the topology")
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the operations without running them")
+	cmd.Flags().BoolVar(&emptyKernel, "empty-kernel", false, "with --dry-run: compare with an empty IPVS table instead of this host's (a preview on machines without IPVS)")
+	return cmd
+}
+
+func statusCommand(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the declared services as the kernel has them, with health from the running director",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			topo, err := topology.Load(o.config)
+			if err != nil {
+				return err
+			}
+			kernel, err := ipvsctl.Open(o.callTimeout)
+			if err != nil {
+				return err
+			}
+			defer kernel.Close()
+			table, err := ipvsctl.Read(kernel, ipvsctl.DeclaredKeys(topo))
+			if err != nil {
+				return err
+			}
+			checks, err := director.QueryChecks(o.controlSocket)
+			if err != nil && !errors.Is(err, director.ErrNoDirector) {
+				return err
+			}
+			return director.WriteStatus(cmd.OutOrStdout(), topo, table, checks, time.Now())
+		},
+	}
+}
+
+func cleanupCommand(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cleanup",
+		Short: "Delete the declared services from IPVS and unbind the VIP (foreign services stay)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			topo, err := topology.Load(o.config)
+			if err != nil {
+				return err
+			}
+			kernel, err := ipvsctl.Open(o.callTimeout)
+			if err != nil {
+				return err
+			}
+			defer kernel.Close()
+			ops, err := director.Cleanup(kernel, director.NetlinkVIP{}, o.state(), topo)
+			for _, op := range ops {
+				fmt.Fprintln(cmd.OutOrStdout(), op)
+			}
+			return err
+		},
+	}
+}

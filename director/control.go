@@ -1,0 +1,112 @@
+package director
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/lvsdr/lvsdr/healthcheck"
+)
+
+// CheckStatus is the state of one health check as the control socket
+// reports it.
+type CheckStatus struct {
+	Key       string        `json:"key"`
+	State     string        `json:"state"`
+	Since     time.Time     `json:"since"`
+	LastError string        `json:"last_error,omitempty"`
+	Latency   time.Duration `json:"latency_ns"`
+}
+
+// ErrNoDirector means no director answers on the control socket.
+var ErrNoDirector = errors.New("no director is running")
+
+const checksPath = "/v1/checks"
+
+// serveControl answers status requests on a unix socket that only root can
+// open. It returns a function that stops the server.
+func serveControl(path string, checks *healthcheck.Manager, log *slog.Logger) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	// A socket file left by a director that died is in the way; one that a
+	// live director answers on is not ours to take.
+	if _, err := QueryChecks(path); err == nil {
+		return nil, fmt.Errorf("control socket %s: another director is running", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	old := syscall.Umask(0o077)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+checksPath, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := json.NewEncoder(w).Encode(checkStatuses(checks)); err != nil {
+			log.Warn("control socket: write reply", "error", err)
+		}
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		os.Remove(path)
+	}, nil
+}
+
+func checkStatuses(checks *healthcheck.Manager) []CheckStatus {
+	snapshot := checks.Snapshot()
+	out := make([]CheckStatus, 0, len(snapshot))
+	for key, st := range snapshot {
+		cs := CheckStatus{Key: key, State: st.State.String(), Since: st.Since, Latency: st.Latency}
+		if st.LastError != nil {
+			cs.LastError = st.LastError.Error()
+		}
+		out = append(out, cs)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// QueryChecks asks a running director for its check states.
+func QueryChecks(path string) ([]CheckStatus, error) {
+	client := &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}},
+	}
+	resp, err := client.Get("http://director" + checksPath)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, ErrNoDirector
+		}
+		return nil, fmt.Errorf("ask the director at %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("ask the director at %s: %s", path, resp.Status)
+	}
+	var out []CheckStatus
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("read the director's answer: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,255 @@
+// Package director is the balancer daemon: it keeps kernel IPVS at the table
+// that the topology and the health checks want. The flow is one way:
+// topology → desired table → diff → kernel, and probe → check state →
+// desired table. The table is left in place when the director stops, so a
+// restart or an upgrade drops no connection.
+package director
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/lvsdr/lvsdr/healthcheck"
+	"github.com/lvsdr/lvsdr/internal/clock"
+	"github.com/lvsdr/lvsdr/ipvsctl"
+	"github.com/lvsdr/lvsdr/topology"
+)
+
+// Sysctls sets kernel parameters.
+type Sysctls interface {
+	Set(name, value string) error
+}
+
+// DirectorSysctls are set at start: expire_nodest_conn drops the connections
+// of a deleted real server at once instead of letting clients hang on it, and
+// expire_quiescent_template lets persistence templates of a weight-0 server
+// expire so returning clients are sent elsewhere.
+var DirectorSysctls = [][2]string{
+	{"net.ipv4.vs.expire_nodest_conn", "1"},
+	{"net.ipv4.vs.expire_quiescent_template", "1"},
+}
+
+// Director runs the balancer. Every field but ControlSocket is required.
+type Director struct {
+	Kernel ipvsctl.Kernel
+	VIP    VIPBinder
+	Sysctl Sysctls
+	Clock  clock.Clock
+	Log    *slog.Logger
+	State  StateFile
+	// Load reads and validates the topology file; it is called at start and
+	// on every reload.
+	Load func() (*topology.Topology, error)
+	// NewProber makes the probe of one real server of one service.
+	NewProber func(target netip.AddrPort, check topology.Check) healthcheck.Prober
+	// ControlSocket is where `director status` asks for check states; none if
+	// empty.
+	ControlSocket string
+
+	// pending counts check transitions and reloads not yet reconciled, so
+	// tests on a fake clock know when the director is idle.
+	pending atomic.Int64
+	// reloads carries Reload requests to Run.
+	reloads     chan struct{}
+	reloadsOnce sync.Once
+}
+
+// Run starts the director and runs it until ctx is done.
+func (d *Director) Run(ctx context.Context) error {
+	topo, err := d.Load()
+	if err != nil {
+		return err
+	}
+	if err := d.VIP.Bind(topo.Director.Interface, topo.VIP); err != nil {
+		return err
+	}
+	for _, kv := range DirectorSysctls {
+		if err := d.Sysctl.Set(kv[0], kv[1]); err != nil {
+			return fmt.Errorf("set director sysctl: %w", err)
+		}
+	}
+	owned, err := d.State.Owned()
+	if err != nil {
+		return err
+	}
+	// Servers the kernel already has in stay in until a check says down, so
+	// a restart does not flap them.
+	adopted, err := ipvsctl.Read(d.Kernel, ipvsctl.DeclaredKeys(topo))
+	if err != nil {
+		return err
+	}
+
+	dirty := make(chan struct{}, 1)
+	checks := healthcheck.NewManager(d.Clock, func(t healthcheck.Transition) {
+		d.Log.Info("check state changed", "check", t.Key, "from", t.From, "to", t.To, "error", errString(t.Err))
+		d.pending.Add(1)
+		select {
+		case dirty <- struct{}{}:
+		default:
+		}
+	})
+	defer checks.Stop()
+	checks.Update(d.targets(topo, adopted))
+
+	if d.ControlSocket != "" {
+		stop, err := serveControl(d.ControlSocket, checks, d.Log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
+	r := ipvsctl.NewReconciler(d.Kernel)
+	d.reconcile(r.Sync, topo, checks, retiredKeys(owned, topo), "start")
+	d.Log.Info("director running", "vip", topo.VIP, "interface", topo.Director.Interface, "services", len(topo.Services), "real_servers", len(topo.RealServers))
+
+	resync := d.Clock.After(topo.Director.ResyncInterval)
+	for {
+		select {
+		case <-ctx.Done():
+			d.Log.Info("director stopping; the IPVS table stays in place")
+			return nil
+		case <-dirty:
+			n := d.pending.Load()
+			d.reconcile(r.Update, topo, checks, nil, "check")
+			d.pending.Add(-n)
+		case <-resync:
+			d.reconcile(r.Sync, topo, checks, nil, "resync")
+			resync = d.Clock.After(topo.Director.ResyncInterval)
+		case <-d.reloadRequests():
+			topo = d.reload(topo, r, checks)
+		}
+	}
+}
+
+// reload applies the topology file again and returns the topology in force:
+// the new one, or the old one if the new file is invalid.
+func (d *Director) reload(topo *topology.Topology, r *ipvsctl.Reconciler, checks *healthcheck.Manager) *topology.Topology {
+	defer d.pending.Add(-1)
+	next, err := d.Load()
+	if err == nil {
+		err = d.rebindVIP(topo, next)
+	}
+	if err != nil {
+		d.Log.Error("reload rejected, nothing changed", "error", err)
+		return topo
+	}
+	retired := retiredKeys(ipvsctl.DeclaredKeys(topo), next)
+	checks.Update(d.targets(next, nil))
+	d.reconcile(r.Update, next, checks, retired, "reload")
+	d.Log.Info("reloaded", "services", len(next.Services), "real_servers", len(next.RealServers))
+	return next
+}
+
+// Reload makes a running director read its file again: an invalid file is
+// logged and changes nothing, a valid one is applied as a diff. It returns
+// once Run has taken the request.
+func (d *Director) Reload() {
+	d.pending.Add(1)
+	d.reloadRequests() <- struct{}{}
+}
+
+func (d *Director) reloadRequests() chan struct{} {
+	d.reloadsOnce.Do(func() { d.reloads = make(chan struct{}) })
+	return d.reloads
+}
+
+// reconcile computes the desired table from the topology and the check
+// states and hands it to the reconciler; a failure is logged and the next
+// resync retries.
+func (d *Director) reconcile(
+	step func(ipvsctl.Table, []ipvsctl.ServiceKey) ([]ipvsctl.Op, error),
+	topo *topology.Topology, checks *healthcheck.Manager, retired []ipvsctl.ServiceKey, reason string,
+) {
+	desired := ipvsctl.Desired(topo, healthy(checks))
+	ops, err := step(desired, retired)
+	for _, op := range ops {
+		d.Log.Info("ipvs", "op", op.String(), "reason", reason)
+	}
+	if err != nil {
+		d.Log.Error("reconcile failed; the next resync retries", "reason", reason, "error", err)
+		return
+	}
+	if err := d.State.Record(ipvsctl.DeclaredKeys(topo)); err != nil {
+		d.Log.Error("record owned services", "error", err)
+	}
+}
+
+// rebindVIP moves the VIP when a reload changes it or its interface: the new
+// one is bound before the old one goes.
+func (d *Director) rebindVIP(from, to *topology.Topology) error {
+	if from.VIP == to.VIP && from.Director.Interface == to.Director.Interface {
+		return nil
+	}
+	if err := d.VIP.Bind(to.Director.Interface, to.VIP); err != nil {
+		return err
+	}
+	return d.VIP.Unbind(from.Director.Interface, from.VIP)
+}
+
+// CheckKey names the check of one real server in one service.
+func CheckKey(service, realServer string) string { return service + "/" + realServer }
+
+// targets lists one health-check target per checked real server of each
+// service. A server that adopted shows in the kernel with a weight starts Up.
+func (d *Director) targets(topo *topology.Topology, adopted ipvsctl.Table) []healthcheck.Target {
+	var targets []healthcheck.Target
+	for _, s := range topo.Services {
+		if s.Check.Type == topology.CheckNone {
+			continue
+		}
+		vs, _ := adopted.Find(ipvsctl.Key(topo, s))
+		for _, rs := range topo.Members(s) {
+			initial := healthcheck.Unknown
+			if slices.ContainsFunc(vs.Destinations, func(dst ipvsctl.Destination) bool {
+				return dst.Address == rs.Address && dst.Weight > 0
+			}) {
+				initial = healthcheck.Up
+			}
+			targets = append(targets, healthcheck.Target{
+				Key:              CheckKey(s.Name, rs.Name),
+				Prober:           d.NewProber(netip.AddrPortFrom(rs.Address, s.Check.Port), s.Check),
+				Interval:         s.Check.Interval,
+				ConnectTimeout:   s.Check.ConnectTimeout,
+				Retry:            s.Check.Retry,
+				DelayBeforeRetry: s.Check.DelayBeforeRetry,
+				Rise:             s.Check.Rise,
+				Initial:          initial,
+			})
+		}
+	}
+	return targets
+}
+
+// healthy reads the check states: a server passes when its check is up, or
+// when its service is not checked.
+func healthy(checks *healthcheck.Manager) ipvsctl.Health {
+	return func(service, realServer string) bool {
+		st, checked := checks.Status(CheckKey(service, realServer))
+		return !checked || st.State == healthcheck.Up
+	}
+}
+
+// retiredKeys returns the keys among owned that topo no longer declares.
+func retiredKeys(owned []ipvsctl.ServiceKey, topo *topology.Topology) []ipvsctl.ServiceKey {
+	declared := ipvsctl.DeclaredKeys(topo)
+	var retired []ipvsctl.ServiceKey
+	for _, k := range owned {
+		if !slices.Contains(declared, k) {
+			retired = append(retired, k)
+		}
+	}
+	return retired
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

@@ -1,0 +1,389 @@
+package director
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lvsdr/lvsdr/healthcheck"
+	"github.com/lvsdr/lvsdr/internal/clock"
+	"github.com/lvsdr/lvsdr/ipvsctl"
+	"github.com/lvsdr/lvsdr/topology"
+)
+
+var vip = netip.MustParseAddr("10.0.0.100")
+
+// reference is the reference design on test addresses: amqp and management
+// on three nodes; checks every 5 s, retry 1 after 1 s, rise 2.
+func reference() *topology.Topology {
+	t := &topology.Topology{
+		VIP:      vip,
+		Director: topology.Director{Interface: "eth0", ResyncInterval: 30 * time.Second},
+	}
+	var names []string
+	for i := range 3 {
+		name := fmt.Sprintf("rmq_node%d", i+1)
+		names = append(names, name)
+		t.RealServers = append(t.RealServers, topology.RealServer{
+			Name: name, Address: netip.AddrFrom4([4]byte{10, 0, 0, byte(2 + i)}), Weight: 1,
+		})
+	}
+	for _, s := range []struct {
+		name string
+		port uint16
+	}{{"amqp", 5672}, {"management", 15672}} {
+		t.Services = append(t.Services, topology.Service{
+			Name: s.name, Port: s.port, Protocol: topology.TCP, Scheduler: "wrr",
+			Forwarding: topology.DirectRouting, PersistenceTimeout: 50 * time.Second, OnFailure: topology.Remove,
+			RealServers: names,
+			Check: topology.Check{Type: topology.CheckTCP, Port: s.port, Interval: 5 * time.Second,
+				ConnectTimeout: 3 * time.Second, Retry: 1, DelayBeforeRetry: time.Second, Rise: 2},
+		})
+	}
+	return t
+}
+
+// fakeNet is the probes' view of the network: which endpoints answer.
+type fakeNet struct {
+	mu   sync.Mutex
+	down map[netip.AddrPort]bool
+}
+
+func (n *fakeNet) setDown(ep netip.AddrPort, down bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.down[ep] = down
+}
+
+type fakeProber struct {
+	net *fakeNet
+	ep  netip.AddrPort
+}
+
+func (p fakeProber) Probe(context.Context) error {
+	p.net.mu.Lock()
+	defer p.net.mu.Unlock()
+	if p.net.down[p.ep] {
+		return fmt.Errorf("connect %s: connection refused", p.ep)
+	}
+	return nil
+}
+
+type fakeVIP struct {
+	mu    sync.Mutex
+	bound map[string]netip.Addr
+}
+
+func (f *fakeVIP) Bind(iface string, vip netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bound[iface] = vip
+	return nil
+}
+
+func (f *fakeVIP) Unbind(iface string, vip netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.bound, iface)
+	return nil
+}
+
+type fakeSysctl struct {
+	mu     sync.Mutex
+	values map[string]string
+}
+
+func (f *fakeSysctl) Set(name, value string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.values[name] = value
+	return nil
+}
+
+// harness runs a director against fakes. The topology it loads is whatever
+// load returns at the time.
+type harness struct {
+	t      *testing.T
+	kernel *ipvsctl.FakeKernel
+	clock  *clock.Fake
+	net    *fakeNet
+	vip    *fakeVIP
+	sysctl *fakeSysctl
+	state  StateFile
+	topo   atomic.Pointer[topology.Topology]
+	// loadErr, when set, makes the next loads fail as an invalid file would.
+	loadErr atomic.Pointer[error]
+	d       *Director
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+func newHarness(t *testing.T, topo *topology.Topology) *harness {
+	h := &harness{
+		t:      t,
+		kernel: ipvsctl.NewFakeKernel(),
+		clock:  clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
+		net:    &fakeNet{down: map[netip.AddrPort]bool{}},
+		vip:    &fakeVIP{bound: map[string]netip.Addr{}},
+		sysctl: &fakeSysctl{values: map[string]string{}},
+		state:  StateFile{Path: filepath.Join(t.TempDir(), "director.json")},
+		done:   make(chan error, 1),
+	}
+	h.topo.Store(topo)
+	return h
+}
+
+func (h *harness) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.d = &Director{
+		Kernel: h.kernel,
+		VIP:    h.vip,
+		Sysctl: h.sysctl,
+		Clock:  h.clock,
+		Log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		State:  h.state,
+		Load: func() (*topology.Topology, error) {
+			if err := h.loadErr.Load(); err != nil {
+				return nil, *err
+			}
+			return h.topo.Load(), nil
+		},
+		NewProber: func(ep netip.AddrPort, _ topology.Check) healthcheck.Prober {
+			return fakeProber{net: h.net, ep: ep}
+		},
+	}
+	go func() { h.done <- h.d.Run(ctx) }()
+	h.t.Cleanup(h.stop)
+}
+
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.cancel = nil
+	if err := <-h.done; err != nil {
+		h.t.Errorf("Run: %v", err)
+	}
+}
+
+// table returns the kernel's table as ipvsadm-like lines, one per
+// destination, foreign services included.
+func (h *harness) table() []string {
+	var lines []string
+	services, _ := h.kernel.Services()
+	for _, s := range services {
+		lines = append(lines, strings.TrimPrefix(ipvsctl.Op{Kind: ipvsctl.AddService, Service: s}.String(), "-A "))
+		dests, _ := h.kernel.Destinations(s.Key)
+		for _, d := range dests {
+			lines = append(lines, "  "+strings.TrimPrefix(ipvsctl.Op{Kind: ipvsctl.AddDestination, Service: s, Destination: d}.String(), "-a "+s.Key.String()+" "))
+		}
+	}
+	return lines
+}
+
+// advanceUntil moves the fake clock one second at a time until the kernel
+// table satisfies ok, and returns the fake time that took. Each step waits
+// for the director's goroutines to settle: the checks park on the clock and
+// the reconcile that follows a transition has run.
+func (h *harness) advanceUntil(limit time.Duration, ok func([]string) bool) time.Duration {
+	h.t.Helper()
+	start := h.clock.Now()
+	for {
+		h.settle()
+		if ok(h.table()) {
+			return h.clock.Now().Sub(start)
+		}
+		if h.clock.Now().Sub(start) >= limit {
+			h.t.Fatalf("after %s the table is still:\n%s", limit, strings.Join(h.table(), "\n"))
+		}
+		h.clock.Advance(time.Second)
+	}
+}
+
+// settle waits until the director has no work in flight: every check loop
+// and the resync timer are parked on the fake clock, and every transition
+// and reload has been reconciled. Nothing can move after that until the
+// clock does.
+func (h *harness) settle() {
+	topo := h.topo.Load()
+	parked := 1 // the resync timer
+	for _, s := range topo.Services {
+		if s.Check.Type != topology.CheckNone {
+			parked += len(s.RealServers)
+		}
+	}
+	for {
+		h.clock.BlockUntil(parked)
+		if h.d.pending.Load() == 0 {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+func has(line string) func([]string) bool {
+	return func(t []string) bool { return slices.Contains(t, line) }
+}
+
+func not(f func([]string) bool) func([]string) bool { return func(t []string) bool { return !f(t) } }
+
+const (
+	amqpNode2   = "  -r 10.0.0.3:5672 -g -w 1"
+	amqpService = "-t 10.0.0.100:5672 -s wrr -p 50"
+)
+
+func TestStartFromEmptyChecksThenProgramsEveryHealthyServer(t *testing.T) {
+	h := newHarness(t, reference())
+	h.net.setDown(netip.MustParseAddrPort("10.0.0.4:15672"), true)
+	h.start()
+	h.advanceUntil(10*time.Second, func(tab []string) bool { return len(tab) == 7 })
+	want := []string{
+		amqpService,
+		"  -r 10.0.0.2:5672 -g -w 1",
+		amqpNode2,
+		"  -r 10.0.0.4:5672 -g -w 1",
+		"-t 10.0.0.100:15672 -s wrr -p 50",
+		"  -r 10.0.0.2:15672 -g -w 1",
+		"  -r 10.0.0.3:15672 -g -w 1",
+	}
+	if got := h.table(); !slices.Equal(got, want) {
+		t.Errorf("table:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if h.vip.bound["eth0"] != vip {
+		t.Errorf("VIP not bound on eth0: %v", h.vip.bound)
+	}
+	for _, kv := range DirectorSysctls {
+		if h.sysctl.values[kv[0]] != kv[1] {
+			t.Errorf("sysctl %s = %q, want %q", kv[0], h.sysctl.values[kv[0]], kv[1])
+		}
+	}
+}
+
+func TestRestartAdoptsTheTableWithoutAnOperation(t *testing.T) {
+	h := newHarness(t, reference())
+	foreign := ipvsctl.Service{Key: ipvsctl.ServiceKey{Protocol: topology.TCP, Address: netip.MustParseAddr("10.9.9.9"), Port: 80}, Scheduler: "rr"}
+	h.kernel.AddService(foreign)
+	if _, err := Apply(h.kernel, h.state, reference(), false); err != nil {
+		t.Fatal(err)
+	}
+	before := h.table()
+	writes := h.kernel.Writes
+	h.start()
+	h.advanceUntil(12*time.Second, func([]string) bool { return true })
+	h.clock.Advance(12 * time.Second)
+	h.settle()
+	if h.kernel.Writes != writes {
+		t.Errorf("a restart onto a matching table wrote %d operations", h.kernel.Writes-writes)
+	}
+	h.stop()
+	if got := h.table(); !slices.Equal(got, before) {
+		t.Errorf("table after stop:\n%s\nwant as before:\n%s", strings.Join(got, "\n"), strings.Join(before, "\n"))
+	}
+}
+
+func TestFailedServerLeavesWithinTheBoundAndReturnsAfterRise(t *testing.T) {
+	topo := reference()
+	h := newHarness(t, topo)
+	h.start()
+	h.advanceUntil(10*time.Second, has(amqpNode2))
+
+	h.net.setDown(netip.MustParseAddrPort("10.0.0.3:5672"), true)
+	bound := topo.Services[0].Check.DetectionBound()
+	took := h.advanceUntil(bound, not(has(amqpNode2)))
+	t.Logf("detected after %s (bound %s)", took, bound)
+	if !slices.Contains(h.table(), "  -r 10.0.0.3:15672 -g -w 1") {
+		t.Errorf("node2 left the management service too")
+	}
+
+	h.net.setDown(netip.MustParseAddrPort("10.0.0.3:5672"), false)
+	took = h.advanceUntil(3*topo.Services[0].Check.Interval, has(amqpNode2))
+	if took <= topo.Services[0].Check.Interval {
+		t.Errorf("back after %s: rise 2 needs two passing checks, an interval apart", took)
+	}
+}
+
+func TestDrainOnFailureKeepsTheServerAtWeightZero(t *testing.T) {
+	topo := reference()
+	topo.Services[0].OnFailure = topology.Drain
+	h := newHarness(t, topo)
+	h.start()
+	h.advanceUntil(10*time.Second, has(amqpNode2))
+	h.net.setDown(netip.MustParseAddrPort("10.0.0.3:5672"), true)
+	h.advanceUntil(topo.Services[0].Check.DetectionBound(), has("  -r 10.0.0.3:5672 -g -w 0"))
+}
+
+func TestReload(t *testing.T) {
+	h := newHarness(t, reference())
+	h.start()
+	h.advanceUntil(10*time.Second, func(tab []string) bool { return len(tab) == 8 })
+	node3Down := netip.MustParseAddrPort("10.0.0.4:5672")
+	h.net.setDown(node3Down, true)
+	h.advanceUntil(10*time.Second, not(has("  -r 10.0.0.4:5672 -g -w 1")))
+
+	// An invalid file changes nothing.
+	invalid := fmt.Errorf("topology.yaml:3: unknown key: %w", topology.ErrInvalid)
+	h.loadErr.Store(&invalid)
+	before, writes := h.table(), h.kernel.Writes
+	h.d.Reload()
+	h.settle()
+	if got := h.table(); !slices.Equal(got, before) || h.kernel.Writes != writes {
+		t.Errorf("an invalid reload changed the table:\n%s", strings.Join(got, "\n"))
+	}
+	h.loadErr.Store(nil)
+
+	// A weight change is one update per service; node3 stays down (its
+	// check state survives) and the removed service goes.
+	next := reference()
+	next.RealServers[1].Weight = 5
+	next.Services = next.Services[:1]
+	h.topo.Store(next)
+	writes = h.kernel.Writes
+	h.d.Reload()
+	h.settle()
+	want := []string{amqpService, "  -r 10.0.0.2:5672 -g -w 1", "  -r 10.0.0.3:5672 -g -w 5"}
+	if got := h.table(); !slices.Equal(got, want) {
+		t.Errorf("after reload:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if n := h.kernel.Writes - writes; n != 2 {
+		t.Errorf("reload took %d kernel writes, want 2 (one weight update, one service delete)", n)
+	}
+}
+
+func TestStartDeletesServicesRetiredWhileStopped(t *testing.T) {
+	h := newHarness(t, reference())
+	if _, err := Apply(h.kernel, h.state, reference(), false); err != nil {
+		t.Fatal(err)
+	}
+	next := reference()
+	next.Services = next.Services[:1]
+	h.topo.Store(next)
+	h.start()
+	h.advanceUntil(10*time.Second, not(has("-t 10.0.0.100:15672 -s wrr -p 50")))
+}
+
+func TestStartFailsWithoutTouchingTheKernelOnAnInvalidFile(t *testing.T) {
+	h := newHarness(t, reference())
+	invalid := fmt.Errorf("bad: %w", topology.ErrInvalid)
+	h.loadErr.Store(&invalid)
+	d := &Director{Kernel: h.kernel, VIP: h.vip, Sysctl: h.sysctl, Clock: h.clock, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), State: h.state,
+		Load: func() (*topology.Topology, error) { return nil, invalid }}
+	if err := d.Run(context.Background()); !errors.Is(err, topology.ErrInvalid) {
+		t.Errorf("Run = %v, want the load error", err)
+	}
+	if h.kernel.Writes != 0 || len(h.vip.bound) != 0 {
+		t.Errorf("an invalid file touched the kernel")
+	}
+}
