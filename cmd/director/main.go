@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"net/netip"
 	"time"
 
 	"github.com/spf13/cobra"
