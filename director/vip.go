@@ -1,13 +1,9 @@
 package director
 
 import (
-	"errors"
-	"fmt"
-	"net"
 	"net/netip"
-	"syscall"
 
-	"github.com/vishvananda/netlink"
+	"github.com/lvsdr/lvsdr/internal/netif"
 )
 
 // VIPBinder puts the VIP on, and takes it off, the director's interface.
@@ -18,33 +14,20 @@ type VIPBinder interface {
 	Unbind(iface string, vip netip.Addr) error
 }
 
-// NetlinkVIP is the VIPBinder of the running host.
+// NetlinkVIP is the VIPBinder of the running host. The VIP goes on as a /32
+// so that it brings no subnet route with it.
 type NetlinkVIP struct{}
 
-func vipAddr(vip netip.Addr) *netlink.Addr {
-	return &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(vip.AsSlice()), Mask: net.CIDRMask(vip.BitLen(), vip.BitLen())}}
+func vipOn(iface string, vip netip.Addr) netif.Addr {
+	return netif.Addr{Link: iface, Prefix: netip.PrefixFrom(vip, vip.BitLen())}
 }
 
-// Bind adds the VIP as a /32 so that it brings no subnet route with it.
+// Bind adds the VIP.
 func (NetlinkVIP) Bind(iface string, vip netip.Addr) error {
-	link, err := netlink.LinkByName(iface)
-	if err != nil {
-		return fmt.Errorf("bind VIP %s: interface %s: %w", vip, iface, err)
-	}
-	if err := netlink.AddrAdd(link, vipAddr(vip)); err != nil && !errors.Is(err, syscall.EEXIST) {
-		return fmt.Errorf("bind VIP %s/32 on %s: %w", vip, iface, err)
-	}
-	return nil
+	return netif.Netlink{}.Add(vipOn(iface, vip))
 }
 
 // Unbind removes the VIP.
 func (NetlinkVIP) Unbind(iface string, vip netip.Addr) error {
-	link, err := netlink.LinkByName(iface)
-	if err != nil {
-		return fmt.Errorf("unbind VIP %s: interface %s: %w", vip, iface, err)
-	}
-	if err := netlink.AddrDel(link, vipAddr(vip)); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
-		return fmt.Errorf("unbind VIP %s/32 from %s: %w", vip, iface, err)
-	}
-	return nil
+	return netif.Netlink{}.Delete(vipOn(iface, vip))
 }

@@ -1,0 +1,67 @@
+// Command realserver prepares an LVS-DR real server: the VIP on lo and ARP
+// suppression (start), undone exactly (stop), and inspected (status).
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lvsdr/lvsdr/internal/netif"
+	"github.com/lvsdr/lvsdr/realserver"
+	"github.com/lvsdr/lvsdr/sysctl"
+	"github.com/lvsdr/lvsdr/topology"
+)
+
+func main() {
+	if err := rootCommand().Execute(); err != nil {
+		if !errors.Is(err, realserver.ErrNotReady) {
+			fmt.Fprintf(os.Stderr, "realserver: %s\n", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func rootCommand() *cobra.Command {
+	var config, stateDir string
+	root := &cobra.Command{
+		Use:           "realserver",
+		Short:         "Prepare this node as an LVS-DR real server: the VIP on lo, ARP suppressed",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVarP(&config, "config", "c", "/etc/lvsdr/topology.yaml", "topology file")
+	root.PersistentFlags().StringVar(&stateDir, "state-dir", "/var/lib/lvsdr", "where the ARP settings found at start are recorded")
+
+	command := func(use, short string, run func(*realserver.Agent, realserver.Config) error) *cobra.Command {
+		return &cobra.Command{
+			Use:   use,
+			Short: short,
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				topo, err := topology.Load(config)
+				if err != nil {
+					return err
+				}
+				if topo.RealServer.Interface == "" {
+					return fmt.Errorf("%s: realserver.interface is not set", config)
+				}
+				agent := &realserver.Agent{
+					Addrs:    netif.Netlink{},
+					Sysctl:   sysctl.FS{Root: sysctl.DefaultRoot},
+					StateDir: stateDir,
+					Out:      cmd.OutOrStdout(),
+				}
+				return run(agent, realserver.Config{VIP: topo.VIP, Interface: topo.RealServer.Interface})
+			},
+		}
+	}
+	root.AddCommand(
+		command("start", "Record the ARP settings, set arp_ignore=1 and arp_announce=2, bind the VIP on lo (idempotent)", (*realserver.Agent).Start),
+		command("stop", "Remove the VIP from lo and restore the recorded ARP settings", (*realserver.Agent).Stop),
+		command("status", "Show whether this node is as DR needs it; exit 1 if not", (*realserver.Agent).Status),
+	)
+	return root
+}
