@@ -22,9 +22,13 @@ vet:
 unit:
 	$(GO) test -race -count=1 ./...
 
-# Every test: formatting and vet, the unit tests, then the end-to-end suite in
-# a VM that boots a kernel with IPVS.
-test: vet unit
+# The real binaries on a real kernel: a VM booting Debian's kernel with IPVS
+# (test/vm), namespaces for a client, a director and three nodes.
+e2e:
+	test/e2e/run.sh
+
+# Every test: formatting and vet, the unit tests, then the end-to-end suite.
+test: vet unit e2e
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./ipvsctl/

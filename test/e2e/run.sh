@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The end-to-end suite: builds the binaries and the test binary here, runs
+# the no-IPVS test on this machine (in a namespace of its own), then every
+# other test in the VM of test/vm, on a kernel with IPVS.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=$PWD/.cache/e2e
+mkdir -p "$out"
+go build -o "$out/" ./cmd/director ./cmd/realserver
+go test -c -tags e2e -o "$out/e2e.test" ./test/e2e
+
+echo "== on this machine (no IPVS)"
+LVSDR_E2E_BIN=$out "$out/e2e.test" -test.run 'NoIPVS' -test.v
+
+echo "== in the VM (Debian's kernel, IPVS)"
+LVSDR_E2E_BIN=$out test/vm/run --timeout 900 -- "$out/e2e.test" -test.v -test.timeout 12m ${LVSDR_E2E_ARGS:-}
