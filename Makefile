@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build demo test unit e2e vet bench clean
+.PHONY: build demo test unit e2e vet bench bench-kernel clean
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/director ./cmd/realserver
@@ -32,6 +32,11 @@ test: vet unit e2e
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./ipvsctl/
+
+# 1,000 services × 10 real servers into a real kernel (in the VM), with
+# director apply and with ipvsadm -R, in one run.
+bench-kernel:
+	test/bench/kernel.sh
 
 clean:
 	rm -rf $(BIN)
