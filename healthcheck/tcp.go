@@ -31,7 +31,7 @@ func (p *TCPProber) Probe(ctx context.Context) error {
 	}
 	conn, err := dialer.DialContext(ctx, "tcp", p.Address)
 	if err != nil {
-		return fmt.Errorf("connect %s: %w", p.Address, err)
+		return fmt.Errorf("tcp check: %w", err)
 	}
 	closeGracefully(conn.(*net.TCPConn))
 	return nil

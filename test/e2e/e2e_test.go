@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -86,6 +87,17 @@ func TestFailedListenerLeavesWithinTheBoundAndReturnsAfterRise(t *testing.T) {
 	fmt.Println("E2E", msg)
 	if _, ok := l.table()[vip+":15672"][subnet+".12:15672"]; !ok {
 		t.Errorf("rs2 left the management service too; only its amqp listener died")
+	}
+	status := l.exec("director", l.directorArgs("status")...)
+	t.Logf("director status:\n%s", status)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`rs2\s+` + regexp.QuoteMeta(rs2amqp) + `\s+-\s+absent.*down\s+\S+ ago\s+tcp check: .*refused`),
+		regexp.MustCompile(`rs1\s+` + regexp.QuoteMeta(subnet+".11:5672") + `\s+dr\s+1\s+\d+\s+\d+\s+up`),
+		regexp.MustCompile(`rs2\s+` + regexp.QuoteMeta(subnet+".12:15672") + `\s+dr\s+1\s+\d+\s+\d+\s+up`),
+	} {
+		if !want.MatchString(status) {
+			t.Errorf("director status does not match %s", want)
+		}
 	}
 	if n := count(l.connect(5672, sources(100, 160))); n["rs2"] != 0 || n["rs1"]+n["rs3"] != 60 {
 		t.Errorf("after rs2 left: clients reached %v, want all 60 on rs1 and rs3", n)

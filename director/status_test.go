@@ -1,0 +1,55 @@
+package director
+
+import (
+	"bytes"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvsdr/lvsdr/ipvsctl"
+)
+
+func TestWriteStatusJoinsKernelHealthAndDrift(t *testing.T) {
+	topo := reference()
+	k := ipvsctl.NewFakeKernel()
+	if _, err := Apply(k, StateFile{}, topo, false); err != nil {
+		t.Fatal(err)
+	}
+	amqp := ipvsctl.Key(topo, topo.Services[0])
+	node2 := ipvsctl.Destination{Address: netip.MustParseAddr("10.0.0.3"), Port: 5672}
+	k.DeleteDestination(amqp, node2)
+	node1 := ipvsctl.Destination{Address: netip.MustParseAddr("10.0.0.2"), Port: 5672, Weight: 3, Forwarding: "dr"}
+	k.UpdateDestination(amqp, node1)
+	k.SetStats(amqp, node1, ipvsctl.Stats{ActiveConns: 12, InactiveConns: 2})
+	k.DeleteService(ipvsctl.Key(topo, topo.Services[1]))
+	table, err := ipvsctl.Read(k, ipvsctl.DeclaredKeys(topo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	checks := []CheckStatus{
+		{Key: "amqp/rmq_node1", State: "up", Since: now.Add(-time.Hour)},
+		{Key: "amqp/rmq_node2", State: "down", Since: now.Add(-90 * time.Second), LastError: "connect 10.0.0.3:5672: connection refused"},
+	}
+	var out bytes.Buffer
+	if err := WriteStatus(&out, topo, table, checks, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"amqp  tcp 10.0.0.100:5672  wrr persistent 50s",
+		"rmq_node1    10.0.0.2:5672  dr   3 (file 1)  12      2         up       1h0m0s ago",
+		"rmq_node2    10.0.0.3:5672  -    absent      -       -         down     1m30s ago   connect 10.0.0.3:5672: connection refused",
+		"rmq_node3    10.0.0.4:5672  dr   1           -       -         unknown  -",
+		"management  tcp 10.0.0.100:15672  MISSING from the kernel",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	WriteStatus(&out, topo, table, nil, now)
+	if !strings.Contains(out.String(), "health: unknown (no director is running)") {
+		t.Errorf("status without a director:\n%s", out.String())
+	}
+}
