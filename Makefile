@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build demo test unit e2e vet bench bench-kernel clean
+.PHONY: build demo lab test unit e2e vet bench bench-kernel clean
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/director ./cmd/realserver
@@ -13,6 +13,11 @@ build:
 demo: build
 	$(BIN)/director validate --config deploy/examples/rabbitmq.yaml
 	$(BIN)/director apply --dry-run --empty-kernel --config deploy/examples/rabbitmq.yaml
+
+# The same on a real kernel: a VM with IPVS, a client, a director and three
+# stand-in RabbitMQ nodes; fails one node and brings it back.
+lab:
+	test/e2e/lab.sh
 
 vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }

@@ -387,3 +387,16 @@ func TestStartFailsWithoutTouchingTheKernelOnAnInvalidFile(t *testing.T) {
 		t.Errorf("an invalid file touched the kernel")
 	}
 }
+
+func TestResyncRepairsDriftMadeByHand(t *testing.T) {
+	h := newHarness(t, reference())
+	h.start()
+	h.advanceUntil(10*time.Second, has(amqpNode2))
+	amqp := ipvsctl.Key(reference(), reference().Services[0])
+	h.kernel.DeleteDestination(amqp, ipvsctl.Destination{Address: netip.MustParseAddr("10.0.0.3"), Port: 5672})
+	h.kernel.UpdateService(ipvsctl.Service{Key: amqp, Scheduler: "rr"})
+	took := h.advanceUntil(time.Minute, func(tab []string) bool { return has(amqpNode2)(tab) && has(amqpService)(tab) })
+	if took > 30*time.Second {
+		t.Errorf("drift repaired after %s, want within the resync interval (30s)", took)
+	}
+}

@@ -330,7 +330,9 @@ func (l *lab) mac(host string) string {
 	return f[0]
 }
 
-// stat reads a column of `ipvsadm -Ln --stats` for a service.
+// stat reads a column of `ipvsadm -Ln --stats` for a service. The kernel
+// folds its per-CPU counters into these totals every 2 s, so the caller
+// waits for the traffic it counts to show.
 func (l *lab) stat(service string, column int) int {
 	l.t.Helper()
 	for _, line := range strings.Split(l.ipvs("--stats", "-t", service), "\n") {
@@ -345,4 +347,16 @@ func (l *lab) stat(service string, column int) int {
 	}
 	l.t.Fatalf("no stats for %s", service)
 	return 0
+}
+
+// inOut waits until the director's counters show the service's incoming
+// packets, and returns its InPkts and OutPkts.
+func (l *lab) inOut(service string) (in, out int) {
+	l.t.Helper()
+	for deadline := time.Now().Add(6 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		in, out = l.stat(service, 3), l.stat(service, 4)
+		if in > 0 || time.Now().After(deadline) {
+			return in, out
+		}
+	}
 }
