@@ -64,16 +64,26 @@ func Open(timeout time.Duration) (*Netlink, error) {
 func (n *Netlink) Close() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.handle.Close()
+	if n.handle != nil {
+		n.handle.Close()
+		n.handle = nil
+	}
 }
 
 // call runs fn on the handle, one call at a time, and gives up after the
 // timeout. A call that timed out leaves its socket in an unknown state, so the
-// handle is replaced; closing the old socket makes moby/ipvs's receive loop
-// return at its next socket timeout.
+// handle is dropped and the next call opens a fresh one; closing the old
+// socket makes moby/ipvs's receive loop return at its next socket timeout.
 func (n *Netlink) call(fn func(h *ipvs.Handle) error) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.handle == nil {
+		h, err := ipvs.New("")
+		if err != nil {
+			return fmt.Errorf("reopen IPVS netlink socket: %w", err)
+		}
+		n.handle = h
+	}
 	h := n.handle
 	done := make(chan error, 1)
 	go func() { done <- fn(h) }()
@@ -84,9 +94,7 @@ func (n *Netlink) call(fn func(h *ipvs.Handle) error) error {
 		return translate(err)
 	case <-timer.C:
 		h.Close()
-		if fresh, err := ipvs.New(""); err == nil {
-			n.handle = fresh
-		}
+		n.handle = nil
 		return fmt.Errorf("%w (%s)", ErrTimeout, n.timeout)
 	}
 }
