@@ -43,6 +43,34 @@ type options struct {
 	callTimeout   time.Duration
 }
 
+// kernelCommand is a command that reads the topology and talks to this
+// host's IPVS.
+func (o *options) kernelCommand(use, short string, run func(cmd *cobra.Command, topo *topology.Topology, kernel *ipvsctl.Netlink) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			topo, err := topology.Load(o.config)
+			if err != nil {
+				return err
+			}
+			kernel, err := ipvsctl.Open(o.callTimeout)
+			if err != nil {
+				return err
+			}
+			defer kernel.Close()
+			return run(cmd, topo, kernel)
+		},
+	}
+}
+
+func printOps(cmd *cobra.Command, ops []ipvsctl.Op) {
+	for _, op := range ops {
+		fmt.Fprintln(cmd.OutOrStdout(), op)
+	}
+}
+
 func (o *options) state() director.StateFile {
 	return director.StateFile{Path: filepath.Join(o.stateDir, "director.json")}
 }
@@ -151,9 +179,7 @@ func applyCommand(o *options) *cobra.Command {
 				kernel = k
 			}
 			ops, err := director.Apply(kernel, state, topo, dryRun)
-			for _, op := range ops {
-				fmt.Fprintln(cmd.OutOrStdout(), op)
-			}
+			printOps(cmd, ops)
 			if err == nil && len(ops) == 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "# the kernel already matches the topology")
 			}
@@ -166,20 +192,8 @@ func applyCommand(o *options) *cobra.Command {
 }
 
 func statusCommand(o *options) *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
-		Short: "Show the declared services as the kernel has them, with health from the running director",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			topo, err := topology.Load(o.config)
-			if err != nil {
-				return err
-			}
-			kernel, err := ipvsctl.Open(o.callTimeout)
-			if err != nil {
-				return err
-			}
-			defer kernel.Close()
+	return o.kernelCommand("status", "Show the declared services as the kernel has them, with health from the running director",
+		func(cmd *cobra.Command, topo *topology.Topology, kernel *ipvsctl.Netlink) error {
 			table, err := ipvsctl.Read(kernel, ipvsctl.DeclaredKeys(topo))
 			if err != nil {
 				return err
@@ -189,30 +203,14 @@ func statusCommand(o *options) *cobra.Command {
 				return err
 			}
 			return director.WriteStatus(cmd.OutOrStdout(), topo, table, checks, time.Now())
-		},
-	}
+		})
 }
 
 func cleanupCommand(o *options) *cobra.Command {
-	return &cobra.Command{
-		Use:   "cleanup",
-		Short: "Delete the declared services from IPVS and unbind the VIP (foreign services stay)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			topo, err := topology.Load(o.config)
-			if err != nil {
-				return err
-			}
-			kernel, err := ipvsctl.Open(o.callTimeout)
-			if err != nil {
-				return err
-			}
-			defer kernel.Close()
+	return o.kernelCommand("cleanup", "Delete the declared services from IPVS and unbind the VIP (foreign services stay)",
+		func(cmd *cobra.Command, topo *topology.Topology, kernel *ipvsctl.Netlink) error {
 			ops, err := director.Cleanup(kernel, director.NetlinkVIP{}, o.state(), topo)
-			for _, op := range ops {
-				fmt.Fprintln(cmd.OutOrStdout(), op)
-			}
+			printOps(cmd, ops)
 			return err
-		},
-	}
+		})
 }

@@ -2,9 +2,7 @@
 # make lab: the whole system at work on a real kernel, in one command.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+test/e2e/build.sh
 out=$PWD/.cache/e2e
-mkdir -p "$out"
-go build -o "$out/" ./cmd/director ./cmd/realserver
-go test -c -tags e2e -o "$out/e2e.test" ./test/e2e
 echo "booting a VM with Debian's kernel (IPVS); about 20 s under emulation"
 LVSDR_LAB=1 LVSDR_E2E_BIN=$out test/vm/run --timeout 600 -- "$out/e2e.test" -test.run '^TestLab$' -test.v -test.timeout 4m

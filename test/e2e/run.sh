@@ -4,10 +4,8 @@
 # other test in the VM of test/vm, on a kernel with IPVS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+test/e2e/build.sh
 out=$PWD/.cache/e2e
-mkdir -p "$out"
-go build -o "$out/" ./cmd/director ./cmd/realserver
-go test -c -tags e2e -o "$out/e2e.test" ./test/e2e
 
 echo "== on this machine (no IPVS)"
 LVSDR_E2E_BIN=$out "$out/e2e.test" -test.run 'NoIPVS' -test.v
