@@ -68,6 +68,7 @@ func (d *Director) Run(ctx context.Context) error {
 	if err := d.VIP.Bind(topo.Director.Interface, topo.VIP); err != nil {
 		return err
 	}
+	d.announce(topo)
 	for _, kv := range DirectorSysctls {
 		if err := d.Sysctl.Set(kv[0], kv[1]); err != nil {
 			return fmt.Errorf("set director sysctl: %w", err)
@@ -189,7 +190,16 @@ func (d *Director) rebindVIP(from, to *topology.Topology) error {
 	if err := d.VIP.Bind(to.Director.Interface, to.VIP); err != nil {
 		return err
 	}
+	d.announce(to)
 	return d.VIP.Unbind(from.Director.Interface, from.VIP)
+}
+
+// announce sends a gratuitous ARP for the VIP; a failure costs only the time
+// until caches expire, so it is logged, not fatal.
+func (d *Director) announce(topo *topology.Topology) {
+	if err := d.VIP.Announce(topo.Director.Interface, topo.VIP); err != nil {
+		d.Log.Warn("gratuitous ARP not sent; peers learn the VIP's MAC when their ARP cache expires", "error", err)
+	}
 }
 
 // CheckKey names the check of one real server in one service.

@@ -81,8 +81,16 @@ func (p fakeProber) Probe(context.Context) error {
 }
 
 type fakeVIP struct {
-	mu    sync.Mutex
-	bound map[string]netip.Addr
+	mu        sync.Mutex
+	bound     map[string]netip.Addr
+	announced int
+}
+
+func (f *fakeVIP) Announce(string, netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.announced++
+	return nil
 }
 
 func (f *fakeVIP) Bind(iface string, vip netip.Addr) error {
@@ -262,8 +270,8 @@ func TestStartFromEmptyChecksThenProgramsEveryHealthyServer(t *testing.T) {
 	if got := h.table(); !slices.Equal(got, want) {
 		t.Errorf("table:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if h.vip.bound["eth0"] != vip {
-		t.Errorf("VIP not bound on eth0: %v", h.vip.bound)
+	if h.vip.bound["eth0"] != vip || h.vip.announced != 1 {
+		t.Errorf("VIP not bound and announced on eth0: %v, %d announcements", h.vip.bound, h.vip.announced)
 	}
 	for _, kv := range DirectorSysctls {
 		if h.sysctl.values[kv[0]] != kv[1] {

@@ -12,6 +12,8 @@ type VIPBinder interface {
 	Bind(iface string, vip netip.Addr) error
 	// Unbind removes vip/32 from the interface; an absent address is fine.
 	Unbind(iface string, vip netip.Addr) error
+	// Announce tells the segment, by gratuitous ARP, that the VIP is here.
+	Announce(iface string, vip netip.Addr) error
 }
 
 // NetlinkVIP is the VIPBinder of the running host. The VIP goes on as a /32
@@ -26,6 +28,9 @@ func vipOn(iface string, vip netip.Addr) netif.Addr {
 func (NetlinkVIP) Bind(iface string, vip netip.Addr) error {
 	return netif.Netlink{}.Add(vipOn(iface, vip))
 }
+
+// Announce sends a gratuitous ARP for the VIP.
+func (NetlinkVIP) Announce(iface string, vip netip.Addr) error { return announce(iface, vip) }
 
 // Unbind removes the VIP.
 func (NetlinkVIP) Unbind(iface string, vip netip.Addr) error {

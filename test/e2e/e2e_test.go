@@ -43,6 +43,11 @@ func TestDRTrafficFollowsWeightsAndBypassesTheDirector(t *testing.T) {
 	needIPVS(t)
 	weights := [3]int{1, 2, 3}
 	l := up(t, weights)
+	// Before any client traffic: the director's gratuitous ARP taught the
+	// client where the VIP is.
+	if neigh, dm := l.exec("client", "ip", "neigh", "show", vip), l.mac("director"); !strings.Contains(neigh, dm) {
+		t.Errorf("no gratuitous ARP from the director: the client's neighbour entry for the VIP is %q, want %s", strings.TrimSpace(neigh), dm)
+	}
 	reached := l.connect(5672, sources(100, 196))
 	n := count(reached)
 	t.Logf("96 clients reached: %v", n)

@@ -84,6 +84,9 @@ func newLab(t *testing.T) *lab {
 		run(t, "ip", "-n", l.ns[host], "link", "set", "eth0", "up")
 		run(t, "ip", "-n", l.ns[host], "link", "set", "lo", "up")
 	}
+	// The client learns neighbours from gratuitous ARP, so the director's
+	// announcement of the VIP shows in its neighbour table.
+	run(t, "ip", "netns", "exec", l.ns["client"], "sysctl", "-qw", "net.ipv4.conf.eth0.arp_accept=1")
 	// Many source addresses on the client, so that persistence (per source
 	// address) still spreads clients over every node.
 	var batch strings.Builder
