@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build demo lab test unit e2e vet bench bench-kernel clean
+.PHONY: build demo lab test unit e2e rabbitmq vet bench bench-kernel clean
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/director ./cmd/realserver
@@ -23,6 +23,7 @@ vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./...
+	$(GO) vet -tags rabbitmq ./...
 
 unit:
 	$(GO) test -race -count=1 ./...
@@ -32,8 +33,14 @@ unit:
 e2e:
 	test/e2e/run.sh
 
-# Every test: formatting and vet, the unit tests, then the end-to-end suite.
-test: vet unit e2e
+# The AMQP and HTTP checks against a real RabbitMQ on loopback, stopped and
+# started under them.
+rabbitmq:
+	test/rabbitmq/run.sh
+
+# Every test: formatting and vet, the unit tests, the checks against a real
+# RabbitMQ, then the end-to-end suite.
+test: vet unit rabbitmq e2e
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./ipvsctl/

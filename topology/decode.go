@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -198,6 +199,48 @@ func (d *decoder) iface(n *yaml.Node, path string, dst *string) {
 	if v == "" || len(v) > 15 || v == "." || v == ".." || strings.ContainsAny(v, "/: \t\n") {
 		d.problemf(n, "%s must be a network interface name (1 to 15 characters, no '/', ':' or spaces), not %q", path, v)
 		return
+	}
+	*dst = v
+}
+
+// readable checks that a file named in the topology can be read now, so a
+// typo fails validation rather than every check.
+func (d *decoder) readable(n *yaml.Node, path, file string) {
+	if file == "" {
+		return
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		d.problemf(n, "%s: %v", path, err)
+		return
+	}
+	f.Close()
+}
+
+// refusedPaths are RabbitMQ health endpoints that must not decide whether one
+// node gets clients.
+var refusedPaths = []struct{ prefix, why string }{
+	{"/api/health/checks/alarms", "it reports alarms anywhere in the cluster, so every node fails at once"},
+	{"/api/health/checks/node-is-quorum-critical", "it fails when taking the node down would lose quorum, so both survivors of a three-node cluster with one node down fail"},
+	{"/api/aliveness-test", "it is a no-op in recent RabbitMQ and was removed"},
+}
+
+// httpPath decodes the path of an http check, refusing RabbitMQ endpoints
+// that answer for the cluster rather than the node.
+func (d *decoder) httpPath(n *yaml.Node, path string, dst *string) {
+	v, ok := d.scalar(n, path)
+	if !ok {
+		return
+	}
+	if !strings.HasPrefix(v, "/") {
+		d.problemf(n, "%s must start with /, not %q", path, v)
+		return
+	}
+	for _, r := range refusedPaths {
+		if strings.HasPrefix(v, r.prefix) {
+			d.problemf(n, "%s: %s cannot judge one node: %s; use /api/health/checks/port-listener/5672 (or /api/health/checks/ready-to-serve-clients on RabbitMQ 3.12+)", path, r.prefix, r.why)
+			return
+		}
 	}
 	*dst = v
 }

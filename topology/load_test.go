@@ -3,6 +3,8 @@ package topology
 import (
 	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -132,7 +134,7 @@ func TestProblems(t *testing.T) {
 		{"unknown scheduler", replace("scheduler: wrr", "scheduler: fastest"), `t.yaml:8: services[0] (amqp).scheduler: unknown value "fastest" (one of rr wrr`},
 		{"unknown forwarding", replace("forwarding: dr", "forwarding: direct"), `t.yaml:9: services[0] (amqp).forwarding: unknown value "direct" (one of dr nat tunnel)`},
 		{"unknown protocol", replace("protocol: tcp", "protocol: sctp"), `services[0] (amqp).protocol: unknown value "sctp" (one of tcp udp)`},
-		{"unknown check type", replace("type: tcp", "type: http"), `services[0] (amqp).check.type: unknown value "http" (one of tcp none)`},
+		{"unknown check type", replace("type: tcp", "type: smtp"), `services[0] (amqp).check.type: unknown value "smtp" (one of tcp http amqp none)`},
 		{"rise zero", replace("rise: 2", "rise: 0"), `services[0] (amqp).check.rise must be between 1 and 100, not 0`},
 		{"retry negative", replace("retry: 3", "retry: -1"), `services[0] (amqp).check.retry must be between 0 and 100, not -1`},
 		{"duplicate service name", replace("name: management", "name: amqp"), `t.yaml:12: services[1]: name "amqp" is already used by services[0]`},
@@ -226,4 +228,49 @@ func FuzzParse(f *testing.F) {
 			t.Errorf("accepted an incomplete topology: %+v", topo)
 		}
 	})
+}
+
+func TestHTTPAndAMQPChecks(t *testing.T) {
+	password := filepath.Join(t.TempDir(), "password")
+	os.WriteFile(password, []byte("secret\n"), 0o600)
+	withCheck := func(check string) string {
+		return strings.Replace(valid, "    port: 15672\n", "    port: 15672\n    check: "+check+"\n", 1)
+	}
+	good := withCheck(`{type: http, path: /api/health/checks/port-listener/5672, expect_status: [200, 204], body_contains: ok, headers: {Host: rmq}, username: monitor, password_file: ` + password + `, scheme: https, tls_insecure_skip_verify: true}`)
+	topo, err := Parse("t.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := topo.Services[1].Check.HTTP
+	if h == nil || h.Path != "/api/health/checks/port-listener/5672" || h.Scheme != "https" || !slices.Equal(h.ExpectStatus, []int{200, 204}) ||
+		h.Username != "monitor" || h.PasswordFile != password || !h.TLSInsecureSkipVerify || h.Headers["Host"] != "rmq" {
+		t.Errorf("http check: %+v", h)
+	}
+	topo, err = Parse("t.yaml", []byte(withCheck(`{type: amqp, port: 5672}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := topo.Services[1].Check.AMQP; a == nil || a.VHost != "/" || a.Username != "" || topo.Services[1].Check.Port != 5672 {
+		t.Errorf("amqp check: %+v", a)
+	}
+
+	tests := []struct{ check, want string }{
+		{`{type: http, path: /api/health/checks/alarms}`, "every node fails at once; use /api/health/checks/port-listener/5672"},
+		{`{type: http, path: /api/health/checks/node-is-quorum-critical}`, "both survivors of a three-node cluster"},
+		{`{type: http, path: /api/aliveness-test/%2F}`, "is a no-op in recent RabbitMQ"},
+		{`{type: http}`, "check.path is required for an http check"},
+		{`{type: http, path: health}`, "must start with /"},
+		{`{type: http, path: /, username: monitor, password_file: /nonexistent/password}`, "check.password_file: open /nonexistent/password: no such file or directory"},
+		{`{type: http, path: /, username: monitor}`, "username and password_file go together"},
+		{`{type: tcp, path: /}`, "check.path is a setting of http checks, and this check is tcp"},
+		{`{type: amqp, vhost: /, expect_status: [200]}`, "check.expect_status is a setting of http checks, and this check is amqp"},
+		{`{type: http, path: /, expect_status: [700]}`, "expect_status[] must be between 100 and 599"},
+		{`{type: tcp, username: u, password_file: ` + password + `}`, "check.username is a setting of http and amqp checks"},
+	}
+	for _, tt := range tests {
+		_, err := Parse("t.yaml", []byte(withCheck(tt.check)))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("check %s: error %v, want %q", tt.check, err, tt.want)
+		}
+	}
 }

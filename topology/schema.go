@@ -162,9 +162,19 @@ func (d *decoder) check(n *yaml.Node, path string, s Service) Check {
 	if n == nil {
 		return c
 	}
-	d.mapping(n, path, fields{
+	var h HTTPCheck
+	var a AMQPCheck
+	// keysOf records which type-specific keys were given, to refuse them on
+	// another type.
+	typed := map[string]CheckType{}
+	only := func(t CheckType, key string, decode func(v *yaml.Node)) func(v *yaml.Node) {
+		return func(v *yaml.Node) { typed[key] = t; decode(v) }
+	}
+	var username, passwordFile string
+	var usernameNode, passwordNode *yaml.Node
+	present := d.mapping(n, path, fields{
 		"type": func(v *yaml.Node) {
-			d.oneOf(v, path+".type", []string{string(CheckTCP), string(CheckNone)}, (*string)(&c.Type))
+			d.oneOf(v, path+".type", []string{string(CheckTCP), string(CheckHTTP), string(CheckAMQP), string(CheckNone)}, (*string)(&c.Type))
 		},
 		"port": func(v *yaml.Node) {
 			if p, ok := d.integer(v, path+".port", 0, 65535); ok && p != 0 {
@@ -184,7 +194,88 @@ func (d *decoder) check(n *yaml.Node, path string, s Service) Check {
 				c.Rise = int(r)
 			}
 		},
+		"path": only(CheckHTTP, "path", func(v *yaml.Node) { d.httpPath(v, path+".path", &h.Path) }),
+		"scheme": only(CheckHTTP, "scheme", func(v *yaml.Node) {
+			d.oneOf(v, path+".scheme", []string{"http", "https"}, &h.Scheme)
+		}),
+		"expect_status": only(CheckHTTP, "expect_status", func(v *yaml.Node) {
+			for _, sn := range d.sequence(v, path+".expect_status") {
+				if code, ok := d.integer(sn, path+".expect_status[]", 100, 599); ok {
+					h.ExpectStatus = append(h.ExpectStatus, int(code))
+				}
+			}
+		}),
+		"body_contains": only(CheckHTTP, "body_contains", func(v *yaml.Node) { d.str(v, path+".body_contains", &h.BodyContains) }),
+		"headers": only(CheckHTTP, "headers", func(v *yaml.Node) {
+			if v.Kind != yaml.MappingNode {
+				d.problemf(v, "%s.headers must be a mapping of header names to values, not %s", path, describe(v))
+				return
+			}
+			h.Headers = map[string]string{}
+			for i := 0; i+1 < len(v.Content); i += 2 {
+				d.str(v.Content[i+1], path+".headers."+v.Content[i].Value, new(string))
+				h.Headers[v.Content[i].Value] = v.Content[i+1].Value
+			}
+		}),
+		"tls_insecure_skip_verify": only(CheckHTTP, "tls_insecure_skip_verify", func(v *yaml.Node) {
+			if b, ok := d.scalar(v, path+".tls_insecure_skip_verify"); ok {
+				if v.Tag != "!!bool" {
+					d.problemf(v, "%s.tls_insecure_skip_verify must be true or false, not %q", path, b)
+				}
+				h.TLSInsecureSkipVerify = b == "true"
+			}
+		}),
+		"tls_server_name": only(CheckHTTP, "tls_server_name", func(v *yaml.Node) { d.str(v, path+".tls_server_name", &h.TLSServerName) }),
+		"tls_ca_file": only(CheckHTTP, "tls_ca_file", func(v *yaml.Node) {
+			d.str(v, path+".tls_ca_file", &h.TLSCAFile)
+			d.readable(v, path+".tls_ca_file", h.TLSCAFile)
+		}),
+		"vhost": only(CheckAMQP, "vhost", func(v *yaml.Node) { d.str(v, path+".vhost", &a.VHost) }),
+		"username": func(v *yaml.Node) {
+			usernameNode = v
+			d.str(v, path+".username", &username)
+		},
+		"password_file": func(v *yaml.Node) {
+			passwordNode = v
+			d.str(v, path+".password_file", &passwordFile)
+			d.readable(v, path+".password_file", passwordFile)
+		},
 	})
+	for key, t := range typed {
+		if c.Type != t {
+			d.problemf(present[key], "%s.%s is a setting of %s checks, and this check is %s", path, key, t, c.Type)
+		}
+	}
+	if (usernameNode == nil) != (passwordNode == nil) {
+		at := usernameNode
+		if at == nil {
+			at = passwordNode
+		}
+		d.problemf(at, "%s: username and password_file go together", path)
+	}
+	if usernameNode != nil && c.Type != CheckHTTP && c.Type != CheckAMQP {
+		d.problemf(usernameNode, "%s.username is a setting of http and amqp checks, and this check is %s", path, c.Type)
+	}
+	switch c.Type {
+	case CheckHTTP:
+		if present["path"] == nil {
+			d.problemf(n, "%s.path is required for an http check, e.g. /api/health/checks/port-listener/5672", path)
+		}
+		if h.Scheme == "" {
+			h.Scheme = "http"
+		}
+		if len(h.ExpectStatus) == 0 {
+			h.ExpectStatus = []int{200}
+		}
+		h.Username, h.PasswordFile = username, passwordFile
+		c.HTTP = &h
+	case CheckAMQP:
+		if a.VHost == "" {
+			a.VHost = "/"
+		}
+		a.Username, a.PasswordFile = username, passwordFile
+		c.AMQP = &a
+	}
 	return c
 }
 

@@ -45,6 +45,8 @@ type CheckType string
 // Check types.
 const (
 	CheckTCP  CheckType = "tcp"
+	CheckHTTP CheckType = "http"
+	CheckAMQP CheckType = "amqp"
 	CheckNone CheckType = "none"
 )
 
@@ -111,6 +113,36 @@ type Check struct {
 	DelayBeforeRetry time.Duration
 	// Rise is how many consecutive successes bring a down server back.
 	Rise int
+	// HTTP holds the settings of an http check; nil for other types.
+	HTTP *HTTPCheck
+	// AMQP holds the settings of an amqp check; nil for other types.
+	AMQP *AMQPCheck
+}
+
+// HTTPCheck is a GET against each real server (keepalived's HTTP_GET and
+// SSL_GET).
+type HTTPCheck struct {
+	Scheme string // http or https
+	Path   string
+	// ExpectStatus lists the passing status codes.
+	ExpectStatus []int
+	BodyContains string
+	Headers      map[string]string
+	Username     string
+	// PasswordFile holds the basic-auth password; it is never in the YAML.
+	PasswordFile          string
+	TLSInsecureSkipVerify bool
+	TLSServerName         string
+	TLSCAFile             string
+}
+
+// AMQPCheck is an AMQP 0-9-1 handshake with each real server: the protocol
+// header answered by Connection.Start, or with a username a full open of the
+// vhost.
+type AMQPCheck struct {
+	Username     string
+	PasswordFile string
+	VHost        string
 }
 
 // RealServer is one backend node.

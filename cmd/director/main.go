@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lvsdr/lvsdr/director"
-	"github.com/lvsdr/lvsdr/healthcheck"
 	"github.com/lvsdr/lvsdr/internal/clock"
 	"github.com/lvsdr/lvsdr/ipvsctl"
 	"github.com/lvsdr/lvsdr/sysctl"
@@ -108,16 +106,14 @@ func runCommand(o *options) *cobra.Command {
 			}
 			defer kernel.Close()
 			d := &director.Director{
-				Kernel: kernel,
-				VIP:    director.NetlinkVIP{},
-				Sysctl: sysctl.FS{Root: sysctl.DefaultRoot},
-				Clock:  clock.Real{},
-				Log:    slog.New(handler),
-				State:  o.state(),
-				Load:   func() (*topology.Topology, error) { return topology.Load(o.config) },
-				NewProber: func(target netip.AddrPort, _ topology.Check) healthcheck.Prober {
-					return &healthcheck.TCPProber{Address: target.String()}
-				},
+				Kernel:        kernel,
+				VIP:           director.NetlinkVIP{},
+				Sysctl:        sysctl.FS{Root: sysctl.DefaultRoot},
+				Clock:         clock.Real{},
+				Log:           slog.New(handler),
+				State:         o.state(),
+				Load:          func() (*topology.Topology, error) { return topology.Load(o.config) },
+				NewProber:     director.NewProber,
 				ControlSocket: o.controlSocket,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
