@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,9 +36,9 @@ var ErrNoDirector = errors.New("no director is running")
 
 const checksPath = "/v1/checks"
 
-// serveControl answers status requests on a unix socket that only root can
-// open. It returns a function that stops the server.
-func serveControl(path string, checks *healthcheck.Manager, log *slog.Logger) (func(), error) {
+// serveControl answers status and maintenance requests on a unix socket that
+// only root can open. It returns a function that stops the server.
+func serveControl(path string, checks *healthcheck.Manager, maintain func(node string, on bool) error, log *slog.Logger) (func(), error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
@@ -60,6 +63,17 @@ func serveControl(path string, checks *healthcheck.Manager, log *slog.Logger) (f
 			log.Warn("control socket: write reply", "error", err)
 		}
 	})
+	for verb, on := range map[string]bool{"drain": true, "undrain": false} {
+		mux.HandleFunc("POST /v1/"+verb+"/{node}", func(w http.ResponseWriter, r *http.Request) {
+			err := maintain(r.PathValue("node"), on)
+			switch {
+			case errors.Is(err, ErrUnknownNode):
+				http.Error(w, err.Error(), http.StatusNotFound)
+			case err != nil:
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+			}
+		})
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	return func() {
@@ -84,21 +98,48 @@ func checkStatuses(checks *healthcheck.Manager) []CheckStatus {
 	return out
 }
 
-// QueryChecks asks a running director for its check states.
-func QueryChecks(path string) ([]CheckStatus, error) {
-	client := &http.Client{
-		Timeout: 5 * time.Second,
+// controlClient talks HTTP over the control socket.
+func controlClient(path string) *http.Client {
+	return &http.Client{
+		Timeout: 30 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", path)
 		}},
 	}
-	resp, err := client.Get("http://director" + checksPath)
+}
+
+func controlError(path string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w (no answer on %s)", ErrNoDirector, path)
+	}
+	return fmt.Errorf("ask the director at %s: %w", path, err)
+}
+
+// SetMaintenance asks a running director to drain a real server (on) or to
+// put it back.
+func SetMaintenance(path, node string, on bool) error {
+	verb := "undrain"
+	if on {
+		verb = "drain"
+	}
+	resp, err := controlClient(path).Post("http://director/v1/"+verb+"/"+url.PathEscape(node), "", nil)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, ErrNoDirector
-		}
-		return nil, fmt.Errorf("ask the director at %s: %w", path, err)
+		return controlError(path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("%s %s: %s", verb, node, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+// QueryChecks asks a running director for its check states.
+func QueryChecks(path string) ([]CheckStatus, error) {
+	resp, err := controlClient(path).Get("http://director" + checksPath)
+	if err != nil {
+		return nil, controlError(path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

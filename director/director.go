@@ -7,6 +7,7 @@ package director
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -54,10 +55,24 @@ type Director struct {
 	// pending counts check transitions and reloads not yet reconciled, so
 	// tests on a fake clock know when the director is idle.
 	pending atomic.Int64
-	// reloads carries Reload requests to Run.
+	// reloads carries Reload requests to Run, maintenance requests those of
+	// SetMaintenance.
 	reloads     chan struct{}
-	reloadsOnce sync.Once
+	maintenance chan maintenanceRequest
+	chansOnce   sync.Once
+	// drained names the real servers in maintenance; only Run touches it.
+	drained map[string]bool
 }
+
+type maintenanceRequest struct {
+	node  string
+	on    bool
+	reply chan error
+}
+
+// ErrUnknownNode means a maintenance request named no real server of the
+// topology.
+var ErrUnknownNode = errors.New("no real server of that name in the topology")
 
 // Run starts the director and runs it until ctx is done.
 func (d *Director) Run(ctx context.Context) error {
@@ -74,10 +89,11 @@ func (d *Director) Run(ctx context.Context) error {
 			return fmt.Errorf("set director sysctl: %w", err)
 		}
 	}
-	owned, err := d.State.Owned()
+	state, err := d.State.Load()
 	if err != nil {
 		return err
 	}
+	d.drained = state.maintenance()
 	// Servers the kernel already has in stay in until a check says down, so
 	// a restart does not flap them.
 	adopted, err := ipvsctl.Read(d.Kernel, ipvsctl.DeclaredKeys(topo))
@@ -98,7 +114,7 @@ func (d *Director) Run(ctx context.Context) error {
 	checks.Update(d.targets(topo, adopted))
 
 	if d.ControlSocket != "" {
-		stop, err := serveControl(d.ControlSocket, checks, d.Log)
+		stop, err := serveControl(d.ControlSocket, checks, d.SetMaintenance, d.Log)
 		if err != nil {
 			return err
 		}
@@ -106,7 +122,7 @@ func (d *Director) Run(ctx context.Context) error {
 	}
 
 	r := ipvsctl.NewReconciler(d.Kernel)
-	d.reconcile(r.Sync, topo, checks, retiredKeys(owned, topo), "start")
+	d.reconcile(r.Sync, topo, checks, retiredKeys(state.Owned, topo), "start")
 	d.Log.Info("director running", "vip", topo.VIP, "interface", topo.Director.Interface, "services", len(topo.Services), "real_servers", len(topo.RealServers))
 
 	resync := d.Clock.After(topo.Director.ResyncInterval)
@@ -122,8 +138,10 @@ func (d *Director) Run(ctx context.Context) error {
 		case <-resync:
 			d.reconcile(r.Sync, topo, checks, nil, "resync")
 			resync = d.Clock.After(topo.Director.ResyncInterval)
-		case <-d.reloadRequests():
+		case <-d.requests().reloads:
 			topo = d.reload(topo, r, checks)
+		case req := <-d.requests().maintenance:
+			req.reply <- d.setMaintenance(req, topo, r, checks)
 		}
 	}
 }
@@ -152,33 +170,67 @@ func (d *Director) reload(topo *topology.Topology, r *ipvsctl.Reconciler, checks
 // once Run has taken the request.
 func (d *Director) Reload() {
 	d.pending.Add(1)
-	d.reloadRequests() <- struct{}{}
+	d.requests().reloads <- struct{}{}
 }
 
-func (d *Director) reloadRequests() chan struct{} {
-	d.reloadsOnce.Do(func() { d.reloads = make(chan struct{}) })
-	return d.reloads
+// SetMaintenance puts a real server in maintenance (weight 0 in every
+// service: no new clients, established ones stay) or takes it out, and
+// records it so that a restart keeps it. It returns once Run applied it.
+func (d *Director) SetMaintenance(node string, on bool) error {
+	req := maintenanceRequest{node: node, on: on, reply: make(chan error, 1)}
+	d.requests().maintenance <- req
+	return <-req.reply
 }
 
-// reconcile computes the desired table from the topology and the check
-// states and hands it to the reconciler; a failure is logged and the next
-// resync retries.
+func (d *Director) requests() *Director {
+	d.chansOnce.Do(func() {
+		d.reloads = make(chan struct{})
+		d.maintenance = make(chan maintenanceRequest)
+	})
+	return d
+}
+
+func (d *Director) setMaintenance(req maintenanceRequest, topo *topology.Topology, r *ipvsctl.Reconciler, checks *healthcheck.Manager) error {
+	if _, ok := topo.RealServerByName(req.node); !ok {
+		return fmt.Errorf("%q: %w", req.node, ErrUnknownNode)
+	}
+	if d.drained[req.node] == req.on {
+		return nil
+	}
+	if req.on {
+		d.drained[req.node] = true
+	} else {
+		delete(d.drained, req.node)
+	}
+	d.Log.Info("maintenance", "real_server", req.node, "drained", req.on)
+	return d.reconcile(r.Update, topo, checks, nil, "maintenance")
+}
+
+// reconcile computes the desired table from the topology, the check states
+// and the maintenance set, and hands it to the reconciler; a failure is
+// logged (the next resync retries) and returned.
 func (d *Director) reconcile(
 	step func(ipvsctl.Table, []ipvsctl.ServiceKey) ([]ipvsctl.Op, error),
 	topo *topology.Topology, checks *healthcheck.Manager, retired []ipvsctl.ServiceKey, reason string,
-) {
-	desired := ipvsctl.Desired(topo, healthy(checks))
+) error {
+	desired := ipvsctl.Desired(topo, healthy(checks), d.drained)
 	ops, err := step(desired, retired)
 	for _, op := range ops {
 		d.Log.Info("ipvs", "op", op.String(), "reason", reason)
 	}
 	if err != nil {
 		d.Log.Error("reconcile failed; the next resync retries", "reason", reason, "error", err)
-		return
+		return err
 	}
-	if err := d.State.Record(ipvsctl.DeclaredKeys(topo)); err != nil {
-		d.Log.Error("record owned services", "error", err)
+	state := State{Owned: ipvsctl.DeclaredKeys(topo)}
+	for name := range d.drained {
+		state.Maintenance = append(state.Maintenance, name)
 	}
+	if err := d.State.Save(state); err != nil {
+		d.Log.Error("record state", "error", err)
+		return err
+	}
+	return nil
 }
 
 // rebindVIP moves the VIP when a reload changes it or its interface: the new
@@ -216,8 +268,10 @@ func (d *Director) targets(topo *topology.Topology, adopted ipvsctl.Table) []hea
 		vs, _ := adopted.Find(ipvsctl.Key(topo, s))
 		for _, rs := range topo.Members(s) {
 			initial := healthcheck.Unknown
+			// A server in maintenance sits at weight 0 on purpose: it is
+			// adopted like any other, or a restart would cut its clients.
 			if slices.ContainsFunc(vs.Destinations, func(dst ipvsctl.Destination) bool {
-				return dst.Address == rs.Address && dst.Weight > 0
+				return dst.Address == rs.Address && (dst.Weight > 0 || d.drained[rs.Name])
 			}) {
 				initial = healthcheck.Up
 			}

@@ -408,3 +408,45 @@ func TestResyncRepairsDriftMadeByHand(t *testing.T) {
 		t.Errorf("drift repaired after %s, want within the resync interval (30s)", took)
 	}
 }
+
+func TestMaintenanceDrainsToWeightZeroAndSurvivesARestart(t *testing.T) {
+	h := newHarness(t, reference())
+	h.start()
+	h.advanceUntil(10*time.Second, func(tab []string) bool { return len(tab) == 8 })
+	if err := h.d.SetMaintenance("rmq_node2", true); err != nil {
+		t.Fatal(err)
+	}
+	drained := []string{"  -r 10.0.0.3:5672 -g -w 0", "  -r 10.0.0.3:15672 -g -w 0"}
+	for _, line := range drained {
+		if !slices.Contains(h.table(), line) {
+			t.Errorf("after drain the table lacks %q:\n%s", line, strings.Join(h.table(), "\n"))
+		}
+	}
+	if err := h.d.SetMaintenance("rmq_node9", true); !errors.Is(err, ErrUnknownNode) {
+		t.Errorf("drain of an unknown node: %v, want ErrUnknownNode", err)
+	}
+
+	// A restart keeps the drain: weight 0 from the first reconcile on.
+	h.stop()
+	writes := h.kernel.Writes
+	h.start()
+	h.advanceUntil(12*time.Second, func([]string) bool { return true })
+	if h.kernel.Writes != writes {
+		t.Errorf("a restart with a node in maintenance wrote %d operations", h.kernel.Writes-writes)
+	}
+	for _, line := range drained {
+		if !slices.Contains(h.table(), line) {
+			t.Errorf("after restart the table lacks %q", line)
+		}
+	}
+
+	if err := h.d.SetMaintenance("rmq_node2", false); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(h.table(), amqpNode2) {
+		t.Errorf("after undrain:\n%s", strings.Join(h.table(), "\n"))
+	}
+	if st, _ := h.state.Load(); len(st.Maintenance) != 0 {
+		t.Errorf("undrain left %v recorded", st.Maintenance)
+	}
+}

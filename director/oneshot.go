@@ -1,7 +1,6 @@
 package director
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/lvsdr/lvsdr/ipvsctl"
@@ -13,12 +12,14 @@ import (
 // before and the file no longer does. With dryRun it only returns the
 // operations it would run.
 func Apply(k ipvsctl.Kernel, state StateFile, topo *topology.Topology, dryRun bool) ([]ipvsctl.Op, error) {
-	owned, err := state.Owned()
+	st, err := state.Load()
 	if err != nil {
 		return nil, err
 	}
-	retired := retiredKeys(owned, topo)
-	desired := ipvsctl.Desired(topo, ipvsctl.AllHealthy)
+	retired := retiredKeys(st.Owned, topo)
+	// Servers in maintenance stay at weight 0: a one-shot apply must not
+	// undo an operator's drain.
+	desired := ipvsctl.Desired(topo, ipvsctl.AllHealthy, st.maintenance())
 	if dryRun {
 		actual, err := ipvsctl.Read(k, append(desired.Keys(), retired...))
 		if err != nil {
@@ -30,23 +31,24 @@ func Apply(k ipvsctl.Kernel, state StateFile, topo *topology.Topology, dryRun bo
 	if err != nil {
 		return ops, err
 	}
-	return ops, state.Record(ipvsctl.DeclaredKeys(topo))
+	st.Owned = ipvsctl.DeclaredKeys(topo)
+	return ops, state.Save(st)
 }
 
 // Cleanup deletes the services the topology declares (and those recorded as
 // ours) and unbinds the VIP: what a director leaves behind when it is
 // retired for good. Foreign services stay.
 func Cleanup(k ipvsctl.Kernel, vip VIPBinder, state StateFile, topo *topology.Topology) ([]ipvsctl.Op, error) {
-	owned, err := state.Owned()
+	st, err := state.Load()
 	if err != nil {
 		return nil, err
 	}
-	keys := append(ipvsctl.DeclaredKeys(topo), retiredKeys(owned, topo)...)
+	keys := append(ipvsctl.DeclaredKeys(topo), retiredKeys(st.Owned, topo)...)
 	ops, err := ipvsctl.NewReconciler(k).Sync(nil, keys)
 	if err != nil {
 		return ops, err
 	}
-	if err := state.Record(nil); err != nil {
+	if err := state.Save(State{}); err != nil {
 		return ops, err
 	}
 	if err := vip.Unbind(topo.Director.Interface, topo.VIP); err != nil {
@@ -54,7 +56,3 @@ func Cleanup(k ipvsctl.Kernel, vip VIPBinder, state StateFile, topo *topology.To
 	}
 	return ops, nil
 }
-
-// ErrNotReady is returned by commands whose answer is "not as it should be",
-// for a non-zero exit without a second message.
-var ErrNotReady = errors.New("not ready")

@@ -24,8 +24,8 @@ func TestApplyDryRunChangesNothingAndCleanupLeavesForeignServices(t *testing.T) 
 	if services, _ := k.Services(); len(services) != 1 {
 		t.Fatalf("a dry run changed the kernel: %v", services)
 	}
-	if owned, _ := state.Owned(); owned != nil {
-		t.Fatalf("a dry run recorded services: %v", owned)
+	if st, _ := state.Load(); st.Owned != nil {
+		t.Fatalf("a dry run recorded services: %v", st.Owned)
 	}
 
 	if _, err := Apply(k, state, topo, false); err != nil {
@@ -52,7 +52,7 @@ func TestApplyDryRunChangesNothingAndCleanupLeavesForeignServices(t *testing.T) 
 	if len(vip.bound) != 0 {
 		t.Errorf("VIP still bound after cleanup: %v", vip.bound)
 	}
-	if owned, _ := state.Owned(); len(owned) != 0 {
-		t.Errorf("cleanup left owned services recorded: %v", owned)
+	if st, _ := state.Load(); len(st.Owned) != 0 {
+		t.Errorf("cleanup left owned services recorded: %v", st.Owned)
 	}
 }

@@ -8,17 +8,36 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/lvsdr/lvsdr/ipvsctl"
 	"github.com/lvsdr/lvsdr/topology"
 )
 
-// StateFile records which kernel services this director created, so that a
-// service removed from the file while the director was stopped is still
-// deleted at the next start, and a foreign service is never taken for ours.
+// StateFile keeps what the director must remember across restarts: which
+// kernel services it created (so that a service removed from the file while
+// the director was stopped is still deleted at the next start, and a foreign
+// service is never taken for ours), and which real servers an operator put
+// in maintenance.
 type StateFile struct {
 	// Path is the file; empty keeps no record (previews).
 	Path string
+}
+
+// State is the content of the state file.
+type State struct {
+	Owned []ipvsctl.ServiceKey
+	// Maintenance names the real servers drained by `director drain`.
+	Maintenance []string
+}
+
+// maintenance returns the drained real servers as a set.
+func (s State) maintenance() map[string]bool {
+	set := make(map[string]bool, len(s.Maintenance))
+	for _, name := range s.Maintenance {
+		set[name] = true
+	}
+	return set
 }
 
 type stateService struct {
@@ -28,39 +47,40 @@ type stateService struct {
 }
 
 type stateDoc struct {
-	Services []stateService `json:"services"`
+	Services    []stateService `json:"services"`
+	Maintenance []string       `json:"maintenance,omitempty"`
 }
 
-// Owned returns the services recorded; none if there is no file yet.
-func (s StateFile) Owned() ([]ipvsctl.ServiceKey, error) {
+// Load reads the state; an empty one if there is no file yet.
+func (s StateFile) Load() (State, error) {
 	if s.Path == "" {
-		return nil, nil
+		return State{}, nil
 	}
 	data, err := os.ReadFile(s.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return State{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read state: %w", err)
+		return State{}, fmt.Errorf("read state: %w", err)
 	}
 	var doc stateDoc
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("read state %s: %w", s.Path, err)
+		return State{}, fmt.Errorf("read state %s: %w", s.Path, err)
 	}
-	keys := make([]ipvsctl.ServiceKey, len(doc.Services))
-	for i, svc := range doc.Services {
-		keys[i] = ipvsctl.ServiceKey{Protocol: svc.Protocol, Address: svc.Address, Port: svc.Port}
+	st := State{Maintenance: doc.Maintenance}
+	for _, svc := range doc.Services {
+		st.Owned = append(st.Owned, ipvsctl.ServiceKey{Protocol: svc.Protocol, Address: svc.Address, Port: svc.Port})
 	}
-	return keys, nil
+	return st, nil
 }
 
-// Record replaces the recorded services, atomically.
-func (s StateFile) Record(keys []ipvsctl.ServiceKey) error {
+// Save replaces the state, atomically.
+func (s StateFile) Save(st State) error {
 	if s.Path == "" {
 		return nil
 	}
-	doc := stateDoc{Services: make([]stateService, len(keys))}
-	for i, k := range keys {
+	doc := stateDoc{Services: make([]stateService, len(st.Owned)), Maintenance: slices.Sorted(slices.Values(st.Maintenance))}
+	for i, k := range st.Owned {
 		doc.Services[i] = stateService{Protocol: k.Protocol, Address: k.Address, Port: k.Port}
 	}
 	data, err := json.MarshalIndent(doc, "", "  ")

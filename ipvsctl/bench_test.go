@@ -38,7 +38,7 @@ func BenchmarkReconcileFromEmpty(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		k := NewFakeKernel()
-		ops, err := Reconcile(k, Desired(topo, AllHealthy), nil)
+		ops, err := Reconcile(k, Desired(topo, AllHealthy, nil), nil)
 		if err != nil || len(ops) != 11000 {
 			b.Fatalf("%d ops, %v", len(ops), err)
 		}
@@ -53,13 +53,13 @@ func BenchmarkWeightChange(b *testing.B) {
 	topo := large(1000, 10)
 	k := NewFakeKernel()
 	r := NewReconciler(k)
-	if _, err := r.Sync(Desired(topo, AllHealthy), nil); err != nil {
+	if _, err := r.Sync(Desired(topo, AllHealthy, nil), nil); err != nil {
 		b.Fatal(err)
 	}
 	var desired [2]Table
 	for i, w := range []uint16{7, 1} {
 		topo.RealServers[4321].Weight = w
-		desired[i] = Desired(topo, AllHealthy)
+		desired[i] = Desired(topo, AllHealthy, nil)
 	}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
@@ -77,7 +77,7 @@ func BenchmarkDesired(b *testing.B) {
 	topo := large(1000, 10)
 	b.ReportAllocs()
 	for b.Loop() {
-		Desired(topo, AllHealthy)
+		Desired(topo, AllHealthy, nil)
 	}
 }
 
@@ -87,7 +87,7 @@ func BenchmarkResync(b *testing.B) {
 	topo := large(1000, 10)
 	k := NewFakeKernel()
 	r := NewReconciler(k)
-	desired := Desired(topo, AllHealthy)
+	desired := Desired(topo, AllHealthy, nil)
 	if _, err := r.Sync(desired, nil); err != nil {
 		b.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func TestDesired(t *testing.T) {
 	topo.Services[1].RealServers = []string{"rmq_node1", "rmq_node3"}
 	topo.RealServers[2].Weight = 3
 
-	got := Desired(topo, down("rmq_node1"))
+	got := Desired(topo, down("rmq_node1"), nil)
 	want := Table{
 		{Service: Service{Key: ServiceKey{topology.TCP, vip, 5672}, Scheduler: "wrr", Persistence: 50},
 			Destinations: []Destination{
@@ -75,7 +75,7 @@ func TestDesired(t *testing.T) {
 func TestDiff(t *testing.T) {
 	mgmt := ServiceKey{topology.TCP, vip, 15672}
 	foreign := ServiceKey{topology.TCP, netip.MustParseAddr("10.9.9.9"), 80}
-	full := Desired(reference(), AllHealthy)
+	full := Desired(reference(), AllHealthy, nil)
 
 	// withForeign is the full table plus a service someone else made.
 	withForeign := func() Table {
@@ -207,7 +207,7 @@ func TestDiff(t *testing.T) {
 			if tt.topo != nil {
 				tt.topo(topo)
 			}
-			got := opStrings(Diff(Desired(topo, tt.health), tt.actual, tt.retired))
+			got := opStrings(Diff(Desired(topo, tt.health, nil), tt.actual, tt.retired))
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("Diff:\n got %q\nwant %q", got, tt.want)
 			}
@@ -221,7 +221,7 @@ func TestReconcileConverges(t *testing.T) {
 	if err := k.AddService(foreign); err != nil {
 		t.Fatal(err)
 	}
-	desired := Desired(reference(), AllHealthy)
+	desired := Desired(reference(), AllHealthy, nil)
 	ops, err := Reconcile(k, desired, nil)
 	if err != nil || len(ops) != 8 {
 		t.Fatalf("first reconcile: %d ops, err %v; want 8 ops", len(ops), err)
@@ -248,7 +248,7 @@ func TestApplyReportsEveryFailureAndSkipsDestinationsOfMissingService(t *testing
 		}
 		return nil
 	}
-	err := Apply(k, Diff(Desired(reference(), AllHealthy), nil, nil))
+	err := Apply(k, Diff(Desired(reference(), AllHealthy, nil), nil, nil))
 	if !errors.Is(err, broken) {
 		t.Fatalf("Apply error = %v, want it to wrap %v", err, broken)
 	}

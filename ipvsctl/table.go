@@ -146,10 +146,13 @@ type Health func(service, realServer string) bool
 // AllHealthy is the Health of a one-shot apply: every real server in.
 func AllHealthy(string, string) bool { return true }
 
-// Desired computes the table that t wants given the check results: a healthy
-// real server has its configured weight; a failed one is left out, or kept
-// with weight 0 when its service drains on failure.
-func Desired(t *topology.Topology, healthy Health) Table {
+// Desired computes the table that t wants given the check results and the
+// real servers in maintenance: a healthy real server has its configured
+// weight; a failed one is left out, or kept with weight 0 when its service
+// drains on failure; one in maintenance is kept with weight 0 in every
+// service, so its established connections live on while it gets no new
+// ones.
+func Desired(t *topology.Topology, healthy Health, maintenance map[string]bool) Table {
 	byName := make(map[string]topology.RealServer, len(t.RealServers))
 	for _, rs := range t.RealServers {
 		byName[rs.Name] = rs
@@ -165,6 +168,9 @@ func Desired(t *topology.Topology, healthy Health) Table {
 		for _, name := range s.RealServers {
 			rs := byName[name]
 			weight := rs.Weight
+			if maintenance[rs.Name] {
+				weight = 0
+			}
 			if !healthy(s.Name, rs.Name) {
 				if s.OnFailure != topology.Drain {
 					continue

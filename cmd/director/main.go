@@ -85,7 +85,9 @@ func rootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&o.stateDir, "state-dir", "/var/lib/lvsdr", "where the director records the services it owns")
 	root.PersistentFlags().StringVar(&o.controlSocket, "control-socket", "/run/lvsdr/director.sock", "unix socket of the running director")
 	root.PersistentFlags().DurationVar(&o.callTimeout, "netlink-timeout", ipvsctl.DefaultCallTimeout, "bound on one IPVS netlink call")
-	root.AddCommand(runCommand(o), validateCommand(o), applyCommand(o), statusCommand(o), cleanupCommand(o))
+	root.AddCommand(runCommand(o), validateCommand(o), applyCommand(o), statusCommand(o), cleanupCommand(o),
+		maintenanceCommand(o, "drain", true, "Put a real server in maintenance: weight 0 in every service, established connections kept; survives restarts"),
+		maintenanceCommand(o, "undrain", false, "Take a real server out of maintenance: its configured weight back"))
 	return root
 }
 
@@ -200,6 +202,21 @@ func statusCommand(o *options) *cobra.Command {
 			}
 			return director.WriteStatus(cmd.OutOrStdout(), topo, table, checks, time.Now())
 		})
+}
+
+func maintenanceCommand(o *options, verb string, on bool, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   verb + " REAL_SERVER",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := director.SetMaintenance(o.controlSocket, args[0], on); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %sed\n", args[0], verb)
+			return nil
+		},
+	}
 }
 
 func cleanupCommand(o *options) *cobra.Command {

@@ -156,25 +156,7 @@ func TestLongLivedConnectionSurvivesFailureReloadAndRestart(t *testing.T) {
 	l.runDirector()
 	l.waitFor("every node in", 30*time.Second, allIn([3]int{1, 1, 1}))
 
-	self, _ := os.Executable()
-	hold := l.start("hold", "client", []string{"LVSDR_E2E_ROLE=hold", "LVSDR_E2E_SOURCE=" + subnet + ".150", "LVSDR_E2E_TARGET=" + vip + ":5672"}, self)
-	var held string
-	for deadline := time.Now().Add(10 * time.Second); held == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if f := strings.Fields(l.log("hold")); len(f) >= 2 && f[0] == "node" {
-			held = f[1]
-		}
-	}
-	if held == "" {
-		t.Fatalf("the long-lived client did not connect:\n%s", l.log("hold"))
-	}
-	progress := func(stage string) {
-		t.Helper()
-		before := strings.Count(l.log("hold"), "ok ")
-		time.Sleep(2500 * time.Millisecond)
-		if !hold.alive() || strings.Contains(l.log("hold"), "BROKEN") || strings.Count(l.log("hold"), "ok ") <= before {
-			t.Fatalf("the long-lived connection to %s broke %s:\n%s", held, stage, l.log("hold"))
-		}
-	}
+	held, progress := l.holdConnection(subnet + ".150")
 
 	// Another node fails.
 	other := map[string]string{"rs1": "rs2", "rs2": "rs3", "rs3": "rs1"}[held]
@@ -286,5 +268,67 @@ realserver: {interface: eth0}
 	}
 	if addrs := run(t, "ip", "-n", ns, "addr", "show", "eth0"); strings.Contains(addrs, vip) {
 		t.Errorf("the VIP was bound although the director could not run")
+	}
+}
+
+// holdConnection starts a long-lived client and returns the node it reached
+// and a check that it still exchanges lines.
+func (l *lab) holdConnection(source string) (node string, progress func(stage string)) {
+	l.t.Helper()
+	self, _ := os.Executable()
+	name := "hold-" + source
+	hold := l.start(name, "client", []string{"LVSDR_E2E_ROLE=hold", "LVSDR_E2E_SOURCE=" + source, "LVSDR_E2E_TARGET=" + vip + ":5672"}, self)
+	for deadline := time.Now().Add(10 * time.Second); node == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if f := strings.Fields(l.log(name)); len(f) >= 2 && f[0] == "node" {
+			node = f[1]
+		}
+	}
+	if node == "" {
+		l.t.Fatalf("the long-lived client did not connect:\n%s", l.log(name))
+	}
+	return node, func(stage string) {
+		l.t.Helper()
+		before := strings.Count(l.log(name), "ok ")
+		time.Sleep(2500 * time.Millisecond)
+		if !hold.alive() || strings.Contains(l.log(name), "BROKEN") || strings.Count(l.log(name), "ok ") <= before {
+			l.t.Fatalf("the long-lived connection to %s broke %s:\n%s", node, stage, l.log(name))
+		}
+	}
+}
+
+func TestDrainKeepsEstablishedConnectionsAndSurvivesARestart(t *testing.T) {
+	needIPVS(t)
+	l := up(t, [3]int{1, 1, 1})
+	node, progress := l.holdConnection(subnet + ".150")
+	addr := func(port string) string { return subnet + ".1" + node[2:] + ":" + port }
+	weightOf := func(want string) func(map[string]map[string]string) bool {
+		return func(tab map[string]map[string]string) bool {
+			return tab[vip+":5672"][addr("5672")] == want && tab[vip+":15672"][addr("15672")] == want
+		}
+	}
+
+	out := l.exec("director", append(l.directorArgs("drain"), node)...)
+	if !strings.Contains(out, node+": drained") {
+		t.Errorf("director drain said %q", out)
+	}
+	l.waitFor(node+" at weight 0", 2*time.Second, weightOf("Route 0"))
+	progress("when its node was drained")
+	if n := count(l.connect(5672, sources(160, 190))); n[node] != 0 {
+		t.Errorf("new clients reached the drained %s: %v", node, n)
+	}
+
+	l.stopProcess("director", syscall.SIGTERM)
+	l.runDirector()
+	time.Sleep(4 * time.Second)
+	if !weightOf("Route 0")(l.table()) {
+		t.Errorf("a restart undid the drain:\n%s", l.ipvs())
+	}
+	progress("across a restart while drained")
+
+	l.exec("director", append(l.directorArgs("undrain"), node)...)
+	l.waitFor(node+" back at weight 1", 2*time.Second, weightOf("Route 1"))
+	progress("after undrain")
+	if _, err := exec.Command("ip", append([]string{"netns", "exec", l.ns["director"]}, append(l.directorArgs("drain"), "rs9")...)...).CombinedOutput(); err == nil {
+		t.Errorf("director drain of an unknown node succeeded")
 	}
 }
