@@ -258,7 +258,7 @@ func (d *Director) announce(topo *topology.Topology) {
 func CheckKey(service, realServer string) string { return service + "/" + realServer }
 
 // targets lists one health-check target per checked real server of each
-// service. A server that adopted shows in the kernel with a weight starts Up.
+// service. A server the kernel already has with a weight starts Up.
 func (d *Director) targets(topo *topology.Topology, adopted ipvsctl.Table) []healthcheck.Target {
 	var targets []healthcheck.Target
 	for _, s := range topo.Services {
