@@ -37,10 +37,7 @@ type AMQPProber struct {
 
 // Probe runs one check.
 func (p *AMQPProber) Probe(ctx context.Context) error {
-	dialer := p.Dialer
-	if dialer == nil {
-		dialer = &net.Dialer{}
-	}
+	dialer := dialerOr(p.Dialer)
 	if p.Username != "" {
 		return p.open(ctx, dialer)
 	}

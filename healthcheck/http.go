@@ -56,10 +56,7 @@ func (p *HTTPProber) Probe(ctx context.Context) error {
 		}
 		req.SetBasicAuth(p.Username, strings.TrimRight(string(password), "\r\n"))
 	}
-	dialer := p.Dialer
-	if dialer == nil {
-		dialer = &net.Dialer{}
-	}
+	dialer := dialerOr(p.Dialer)
 	transport := &http.Transport{DialContext: dialer.DialContext, TLSClientConfig: p.TLS, DisableKeepAlives: true}
 	defer transport.CloseIdleConnections()
 	client := &http.Client{

@@ -5,10 +5,22 @@
 // target on an injectable clock and reports transitions.
 package healthcheck
 
-import "context"
+import (
+	"context"
+	"net"
+)
 
 // Prober runs one probe. The context carries the probe's deadline (the
 // check's connect_timeout).
 type Prober interface {
 	Probe(ctx context.Context) error
+}
+
+// dialerOr returns d, or a zero dialer when d is nil. Every prober takes an
+// optional dialer so that a check can mark or bind its packets.
+func dialerOr(d *net.Dialer) *net.Dialer {
+	if d == nil {
+		return &net.Dialer{}
+	}
+	return d
 }

@@ -25,10 +25,7 @@ type TCPProber struct {
 // logs every reset as an error, and a check every few seconds on every node
 // would fill its log.
 func (p *TCPProber) Probe(ctx context.Context) error {
-	dialer := p.Dialer
-	if dialer == nil {
-		dialer = &net.Dialer{}
-	}
+	dialer := dialerOr(p.Dialer)
 	conn, err := dialer.DialContext(ctx, "tcp", p.Address)
 	if err != nil {
 		return fmt.Errorf("tcp check: %w", err)
