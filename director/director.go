@@ -62,6 +62,9 @@ type Director struct {
 	chansOnce   sync.Once
 	// drained names the real servers in maintenance; only Run touches it.
 	drained map[string]bool
+	// leaving lists the destinations removed by a reload that wait for
+	// their connections to end (graceful.go); only Run touches it.
+	leaving []leaving
 }
 
 type maintenanceRequest struct {
@@ -125,7 +128,7 @@ func (d *Director) Run(ctx context.Context) error {
 	d.reconcile(r.Sync, topo, checks, retiredKeys(state.Owned, topo), "start")
 	d.Log.Info("director running", "vip", topo.VIP, "interface", topo.Director.Interface, "services", len(topo.Services), "real_servers", len(topo.RealServers))
 
-	resync := d.Clock.After(topo.Director.ResyncInterval)
+	resync := d.Clock.After(d.nextSweep(topo))
 	for {
 		select {
 		case <-ctx.Done():
@@ -136,8 +139,11 @@ func (d *Director) Run(ctx context.Context) error {
 			d.reconcile(r.Update, topo, checks, nil, "check")
 			d.pending.Add(-n)
 		case <-resync:
+			// Leaving servers whose connections ended drop out of the
+			// desired table, so this resync deletes them.
+			d.sweepLeaving()
 			d.reconcile(r.Sync, topo, checks, nil, "resync")
-			resync = d.Clock.After(topo.Director.ResyncInterval)
+			resync = d.Clock.After(d.nextSweep(topo))
 		case <-d.requests().reloads:
 			topo = d.reload(topo, r, checks)
 		case req := <-d.requests().maintenance:
@@ -159,6 +165,11 @@ func (d *Director) reload(topo *topology.Topology, r *ipvsctl.Reconciler, checks
 		return topo
 	}
 	retired := retiredKeys(ipvsctl.DeclaredKeys(topo), next)
+	if kernel, err := ipvsctl.Read(d.Kernel, ipvsctl.DeclaredKeys(next)); err == nil {
+		d.startLeaving(next, kernel)
+	} else {
+		d.Log.Warn("read the kernel before reload; removed real servers are deleted at once", "error", err)
+	}
 	checks.Update(d.targets(next, nil))
 	d.reconcile(r.Update, next, checks, retired, "reload")
 	d.Log.Info("reloaded", "services", len(next.Services), "real_servers", len(next.RealServers))
@@ -213,7 +224,7 @@ func (d *Director) reconcile(
 	step func(ipvsctl.Table, []ipvsctl.ServiceKey) ([]ipvsctl.Op, error),
 	topo *topology.Topology, checks *healthcheck.Manager, retired []ipvsctl.ServiceKey, reason string,
 ) error {
-	desired := ipvsctl.Desired(topo, healthy(checks), d.drained)
+	desired := d.withLeaving(ipvsctl.Desired(topo, healthy(checks), d.drained))
 	ops, err := step(desired, retired)
 	for _, op := range ops {
 		d.Log.Info("ipvs", "op", op.String(), "reason", reason)

@@ -450,3 +450,61 @@ func TestMaintenanceDrainsToWeightZeroAndSurvivesARestart(t *testing.T) {
 		t.Errorf("undrain left %v recorded", st.Maintenance)
 	}
 }
+
+func TestRealServerRemovedByReloadDrainsBeforeItIsDeleted(t *testing.T) {
+	topo := reference()
+	topo.Director.DrainTimeout = 2 * time.Minute
+	h := newHarness(t, topo)
+	h.start()
+	h.advanceUntil(10*time.Second, func(tab []string) bool { return len(tab) == 8 })
+	amqp := ipvsctl.Key(topo, topo.Services[0])
+	mgmt := ipvsctl.Key(topo, topo.Services[1])
+	node2amqp := ipvsctl.Destination{Address: netip.MustParseAddr("10.0.0.3"), Port: 5672}
+	node2mgmt := ipvsctl.Destination{Address: netip.MustParseAddr("10.0.0.3"), Port: 15672}
+	h.kernel.SetStats(amqp, node2amqp, ipvsctl.Stats{ActiveConns: 4})
+	h.kernel.SetStats(mgmt, node2mgmt, ipvsctl.Stats{})
+
+	next := reference()
+	next.Director.DrainTimeout = 2 * time.Minute
+	next.RealServers = slices.Delete(next.RealServers, 1, 2)
+	for i := range next.Services {
+		next.Services[i].RealServers = []string{"rmq_node1", "rmq_node3"}
+	}
+	h.topo.Store(next)
+	h.d.Reload()
+	h.settle()
+	if !slices.Contains(h.table(), "  -r 10.0.0.3:5672 -g -w 0") {
+		t.Fatalf("a removed server with connections was not kept at weight 0:\n%s", strings.Join(h.table(), "\n"))
+	}
+	// Without connections on management it goes at the next sweep; with 4
+	// on amqp it stays until they end.
+	h.advanceUntil(time.Minute, not(has("  -r 10.0.0.3:15672 -g -w 0")))
+	if !slices.Contains(h.table(), "  -r 10.0.0.3:5672 -g -w 0") {
+		t.Fatalf("the amqp destination went while it had connections")
+	}
+	h.kernel.SetStats(amqp, node2amqp, ipvsctl.Stats{})
+	took := h.advanceUntil(time.Minute, not(has("  -r 10.0.0.3:5672 -g -w 0")))
+	if took > 3*time.Second {
+		t.Errorf("deleted %s after its connections ended, want within the 2s sweep", took)
+	}
+}
+
+func TestLeavingServerIsDeletedAtTheDrainTimeout(t *testing.T) {
+	topo := reference()
+	topo.Director.DrainTimeout = 20 * time.Second
+	h := newHarness(t, topo)
+	h.start()
+	h.advanceUntil(10*time.Second, func(tab []string) bool { return len(tab) == 8 })
+	amqp := ipvsctl.Key(topo, topo.Services[0])
+	h.kernel.SetStats(amqp, ipvsctl.Destination{Address: netip.MustParseAddr("10.0.0.3"), Port: 5672}, ipvsctl.Stats{ActiveConns: 1})
+	next := reference()
+	next.Director.DrainTimeout = 20 * time.Second
+	next.Services[0].RealServers = []string{"rmq_node1", "rmq_node3"}
+	h.topo.Store(next)
+	h.d.Reload()
+	h.settle()
+	took := h.advanceUntil(2*time.Minute, not(has("  -r 10.0.0.3:5672 -g -w 0")))
+	if took < 20*time.Second || took > 20*time.Second+h.d.nextSweep(next)+30*time.Second {
+		t.Errorf("deleted %s after the reload, want soon after the 20s drain timeout", took)
+	}
+}

@@ -189,3 +189,19 @@ func Desired(t *topology.Topology, healthy Health, maintenance map[string]bool) 
 	table.sort()
 	return table
 }
+
+// WithDestination adds d to the service key of t, unless the service is not
+// in t or already has d's endpoint. It changes t in place and returns it.
+func (t Table) WithDestination(key ServiceKey, d Destination) Table {
+	i := sort.Search(len(t), func(i int) bool { return t[i].Service.Key.Compare(key) >= 0 })
+	if i == len(t) || t[i].Service.Key != key {
+		return t
+	}
+	vs := &t[i]
+	if slices.ContainsFunc(vs.Destinations, func(x Destination) bool { return x.Endpoint() == d.Endpoint() }) {
+		return t
+	}
+	vs.Destinations = append(vs.Destinations, d)
+	sortDestinations(vs.Destinations)
+	return t
+}

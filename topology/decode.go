@@ -16,6 +16,7 @@ import (
 // Defaults of the optional keys; docs/configuration.md lists them too.
 const (
 	DefaultResyncInterval   = 30 * time.Second
+	DefaultDrainTimeout     = 10 * time.Minute
 	DefaultInterval         = 5 * time.Second
 	DefaultConnectTimeout   = 5 * time.Second
 	DefaultRetry            = 1

@@ -65,8 +65,8 @@ func TestDefaults(t *testing.T) {
 		mgmt.Protocol != want.Protocol || mgmt.OnFailure != want.OnFailure || mgmt.PersistenceTimeout != 0 {
 		t.Errorf("defaults:\n got %+v\nwant %+v", mgmt, want)
 	}
-	if topo.Director.ResyncInterval != 30*time.Second {
-		t.Errorf("resync_interval default = %s", topo.Director.ResyncInterval)
+	if topo.Director.ResyncInterval != 30*time.Second || topo.Director.DrainTimeout != 10*time.Minute {
+		t.Errorf("director defaults: %+v", topo.Director)
 	}
 	udp, err := Parse("t.yaml", []byte(strings.Replace(valid, "port: 15672", "port: 53\n    protocol: udp", 1)))
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 
 // topology decodes the document and then checks what spans several keys.
 func (d *decoder) topology(root *yaml.Node) *Topology {
-	t := &Topology{File: d.file, Director: Director{ResyncInterval: DefaultResyncInterval}}
+	t := &Topology{File: d.file, Director: Director{ResyncInterval: DefaultResyncInterval, DrainTimeout: DefaultDrainTimeout}}
 	var servicesNode, serversNode *yaml.Node
 	var serviceNodes, serverNodes []*yaml.Node
 	seen := d.mapping(root, "the file", fields{
@@ -20,6 +20,7 @@ func (d *decoder) topology(root *yaml.Node) *Topology {
 			present := d.mapping(n, "director", fields{
 				"interface":       func(v *yaml.Node) { d.iface(v, "director.interface", &t.Director.Interface) },
 				"resync_interval": func(v *yaml.Node) { d.positive(v, "director.resync_interval", &t.Director.ResyncInterval) },
+				"drain_timeout":   func(v *yaml.Node) { d.duration(v, "director.drain_timeout", &t.Director.DrainTimeout) },
 			})
 			if present["interface"] == nil && n.Kind == yaml.MappingNode {
 				d.problemf(n, "director.interface is required: the NIC that carries the VIP on the director")

@@ -73,6 +73,9 @@ type Director struct {
 	// ResyncInterval is how often the kernel is compared with the desired
 	// state to repair drift made by hand or by another program.
 	ResyncInterval time.Duration
+	// DrainTimeout bounds how long a real server removed from the file is
+	// kept at weight 0 for its connections to end before it is deleted.
+	DrainTimeout time.Duration
 }
 
 // RealServerHost holds the settings of the real-server agent.
