@@ -332,3 +332,35 @@ func TestDrainKeepsEstablishedConnectionsAndSurvivesARestart(t *testing.T) {
 		t.Errorf("director drain of an unknown node succeeded")
 	}
 }
+
+func TestRemovedRealServerDrainsBeforeItIsDeleted(t *testing.T) {
+	needIPVS(t)
+	l := up(t, [3]int{1, 1, 1})
+	node, progress := l.holdConnection(subnet + ".150")
+	addr := subnet + ".1" + node[2:] + ":5672"
+	for _, rs := range []string{"rs1", "rs2", "rs3"} {
+		if rs != node {
+			l.members = append(l.members, rs)
+		}
+	}
+	l.topology([3]int{1, 1, 1}, "")
+	d, _ := l.procs.Load("director")
+	reloaded := time.Now()
+	d.(*proc).cmd.Process.Signal(syscall.SIGHUP)
+	l.waitFor(node+" at weight 0", 5*time.Second, func(tab map[string]map[string]string) bool {
+		return tab[vip+":5672"][addr] == "Route 0"
+	})
+	progress("after its node was removed from the file")
+	if n := count(l.connect(5672, sources(160, 190))); n[node] != 0 {
+		t.Errorf("new clients reached the removed %s: %v", node, n)
+	}
+	// The connection is still open, so the node goes at drain_timeout (8 s).
+	gone := l.waitFor(node+" deleted", 20*time.Second, func(tab map[string]map[string]string) bool {
+		_, in := tab[vip+":5672"][addr]
+		return !in
+	})
+	if since := time.Since(reloaded); since < 8*time.Second {
+		t.Errorf("%s deleted %s after the reload, before drain_timeout 8s, with a connection open", node, since)
+	}
+	t.Logf("%s deleted %s after it was drained", node, gone)
+}

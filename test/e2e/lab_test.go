@@ -43,6 +43,8 @@ type lab struct {
 	ns     map[string]string
 	procs  sync.Map // name → *proc of long-running processes
 	config string
+	// members, when set, lists the real servers of both services.
+	members []string
 }
 
 // binary returns the path of a built lvsdr binary.
@@ -192,8 +194,11 @@ func (l *lab) stopProcess(name string, sig syscall.Signal) {
 func (l *lab) topology(weights [3]int, extra string) {
 	l.t.Helper()
 	check := "check: {type: tcp, interval: 1s, connect_timeout: 1s, retry: 1, delay_before_retry: 1s, rise: 2}"
+	if l.members != nil {
+		check += ", real_servers: [" + strings.Join(l.members, ", ") + "]"
+	}
 	doc := fmt.Sprintf(`vip: %s
-director: {interface: eth0, resync_interval: 5s}
+director: {interface: eth0, resync_interval: 5s, drain_timeout: 8s}
 services:
   - {name: amqp, port: 5672, scheduler: wrr, forwarding: dr, persistence_timeout: 50, %s}
   - {name: management, port: 15672, scheduler: wrr, forwarding: dr, persistence_timeout: 50, %s}
