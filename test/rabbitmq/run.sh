@@ -23,9 +23,9 @@ if ! command -v rabbitmq-server >/dev/null; then
 	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 	chmod +x /usr/sbin/policy-rc.d
 	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-	apt-get install -y --no-install-recommends rabbitmq-server >/tmp/lvsdr-rabbitmq-apt.log 2>&1 ||
+	apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends rabbitmq-server >/tmp/lvsdr-rabbitmq-apt.log 2>&1 ||
 		{ apt-get update >>/tmp/lvsdr-rabbitmq-apt.log 2>&1 &&
-			apt-get install -y --no-install-recommends rabbitmq-server >>/tmp/lvsdr-rabbitmq-apt.log 2>&1; } ||
+			apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends rabbitmq-server >>/tmp/lvsdr-rabbitmq-apt.log 2>&1; } ||
 		{ echo "rabbitmq: apt-get install rabbitmq-server failed; see /tmp/lvsdr-rabbitmq-apt.log" >&2; exit 1; }
 	rm -f /usr/sbin/policy-rc.d
 fi
