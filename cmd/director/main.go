@@ -87,7 +87,8 @@ func rootCommand() *cobra.Command {
 	root.PersistentFlags().DurationVar(&o.callTimeout, "netlink-timeout", ipvsctl.DefaultCallTimeout, "bound on one IPVS netlink call")
 	root.AddCommand(runCommand(o), validateCommand(o), applyCommand(o), statusCommand(o), cleanupCommand(o),
 		maintenanceCommand(o, "drain", true, "Put a real server in maintenance: weight 0 in every service, established connections kept; survives restarts"),
-		maintenanceCommand(o, "undrain", false, "Take a real server out of maintenance: its configured weight back"))
+		maintenanceCommand(o, "undrain", false, "Take a real server out of maintenance: its configured weight back"),
+		importKeepalivedCommand())
 	return root
 }
 

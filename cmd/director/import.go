@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lvsdr/lvsdr/keepalived"
+)
+
+// importKeepalivedCommand converts keepalived.conf to a YAML topology. The
+// conversion is checked with the same validation as `director validate`, so
+// that an operator never installs a file the director would refuse.
+func importKeepalivedCommand() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "import-keepalived FILE",
+		Short: "Convert keepalived.conf's virtual_server blocks to a YAML topology; what cannot be carried is printed as warnings",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			file := args[0]
+			data, err := os.ReadFile(file)
+			if err != nil {
+				return fmt.Errorf("import-keepalived: %w", err)
+			}
+			res, err := keepalived.Convert(file, data)
+			stderr := cmd.ErrOrStderr()
+			for _, w := range res.Warnings {
+				fmt.Fprintf(stderr, "director: import-keepalived: %s:%d: warning: %s\n", file, w.Line, w.Message)
+			}
+			if err != nil {
+				return fmt.Errorf("import-keepalived: %w", err)
+			}
+			// The YAML is written even when invalid: the operator fixes it
+			// from there, guided by the problems below.
+			outName := "<stdout>"
+			if output != "" {
+				outName = output
+				if err := os.WriteFile(output, res.YAML, 0o644); err != nil {
+					return fmt.Errorf("import-keepalived: %w", err)
+				}
+			} else if _, err := cmd.OutOrStdout().Write(res.YAML); err != nil {
+				return fmt.Errorf("import-keepalived: write the topology: %w", err)
+			}
+			for _, p := range res.Problems {
+				fmt.Fprintf(stderr, "director: import-keepalived: %s:%d: warning: the converted topology is invalid: %s\n", outName, p.Line, p.Message)
+			}
+			if len(res.Problems) > 0 {
+				return fmt.Errorf("import-keepalived: %s: the converted topology is invalid (%d problem(s) above): fix it by hand, then run director validate", outName, len(res.Problems))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write the topology to this file instead of stdout")
+	return cmd
+}

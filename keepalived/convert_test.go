@@ -1,0 +1,601 @@
+package keepalived
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvsdr/lvsdr/topology"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.yaml from the conversion")
+
+// TestReferenceGolden pins the YAML itself: key order, durations and
+// comments are what an operator reads and edits.
+func TestReferenceGolden(t *testing.T) {
+	data, err := os.ReadFile("testdata/reference.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Convert("reference.conf", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile("testdata/reference.yaml", res.YAML, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile("testdata/reference.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(res.YAML, want) {
+		t.Errorf("the conversion differs from testdata/reference.yaml (go test -update rewrites it):\n%s", res.YAML)
+	}
+}
+
+// convert converts conf and validates the YAML as the director would.
+func convert(t *testing.T, conf string) (*topology.Topology, []Warning, *Result) {
+	t.Helper()
+	res, err := Convert("test.conf", []byte(conf))
+	if err != nil {
+		t.Fatalf("convert: %v", err)
+	}
+	if len(res.Problems) > 0 {
+		t.Fatalf("the converted topology is invalid: %v\n%s", res.Problems, res.YAML)
+	}
+	topo, err := topology.Parse("out.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("topology.Parse: %v\n%s", err, res.YAML)
+	}
+	return topo, res.Warnings, res
+}
+
+// warned returns the warnings on line whose message holds every fragment;
+// line 0 matches any line.
+func warned(ws []Warning, line int, fragments ...string) bool {
+	for _, w := range ws {
+		if line != 0 && w.Line != line {
+			continue
+		}
+		all := true
+		for _, f := range fragments {
+			all = all && strings.Contains(w.Message, f)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+func TestReference(t *testing.T) {
+	data, err := os.ReadFile("testdata/reference.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Convert("testdata/reference.conf", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(res.YAML), "# converted from testdata/reference.conf by director import-keepalived\n") {
+		t.Errorf("no header comment:\n%s", res.YAML)
+	}
+	topo, err := topology.Parse("reference.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, res.YAML)
+	}
+	if topo.VIP != netip.MustParseAddr("192.168.0.100") {
+		t.Errorf("VIP %s", topo.VIP)
+	}
+	if topo.Director.Interface != "eth0" || topo.RealServer.Interface != "eth0" {
+		t.Errorf("interfaces: director %q, realserver %q", topo.Director.Interface, topo.RealServer.Interface)
+	}
+	if len(topo.Services) != 2 {
+		t.Fatalf("%d services, want 2", len(topo.Services))
+	}
+	for i, want := range []struct {
+		name string
+		port uint16
+	}{{"amqp", 5672}, {"management", 15672}} {
+		s := topo.Services[i]
+		if s.Name != want.name || s.Port != want.port || s.Protocol != topology.TCP || s.Scheduler != "wrr" ||
+			s.Forwarding != topology.DirectRouting || s.PersistenceTimeout != 50*time.Second || s.OnFailure != topology.Remove {
+			t.Errorf("service %d: %+v", i, s)
+		}
+		wantCheck := topology.Check{Type: topology.CheckTCP, Port: want.port, Interval: 6 * time.Second,
+			ConnectTimeout: 3 * time.Second, Retry: 3, DelayBeforeRetry: 3 * time.Second, Rise: 1}
+		if s.Check != wantCheck {
+			t.Errorf("%s check:\n got %+v\nwant %+v", s.Name, s.Check, wantCheck)
+		}
+		if len(s.RealServers) != 3 {
+			t.Errorf("%s runs on %v, want all three", s.Name, s.RealServers)
+		}
+	}
+	var addrs []string
+	for _, rs := range topo.RealServers {
+		addrs = append(addrs, rs.Address.String())
+		if rs.Weight != 1 {
+			t.Errorf("%s weight %d, want 1", rs.Name, rs.Weight)
+		}
+	}
+	if !slices.Equal(addrs, []string{"192.168.0.2", "192.168.0.3", "192.168.0.4"}) {
+		t.Errorf("real servers %v", addrs)
+	}
+	if !warned(res.Warnings, 15, "nb_get_retry is not a TCP_CHECK keyword in keepalived, which ignores it; carried as retry") {
+		t.Errorf("no nb_get_retry warning on line 15: %v", res.Warnings)
+	}
+	if !warned(res.Warnings, 0, "director.interface", "eth0") || !warned(res.Warnings, 0, "realserver.interface", "eth0") {
+		t.Errorf("no interface warnings: %v", res.Warnings)
+	}
+	if len(res.Problems) != 0 {
+		t.Errorf("problems: %v", res.Problems)
+	}
+}
+
+func TestConvert(t *testing.T) {
+	tests := []struct {
+		name string
+		conf string
+		// check asserts the topology; warnings must each be present as
+		// "line|fragment|fragment...".
+		check    func(t *testing.T, topo *topology.Topology)
+		warnings []string
+		// absent are fragments no warning may hold.
+		absent []string
+	}{
+		{
+			name: "NAT with inhibit_on_failure",
+			conf: `virtual_server 10.0.0.100 80 {
+  delay_loop 10
+  lb_algo rr
+  lb_kind NAT
+  real_server 10.0.0.2 80 {
+    weight 3
+    inhibit_on_failure
+    TCP_CHECK {
+      connect_timeout 2
+    }
+  }
+}
+`,
+			check: func(t *testing.T, topo *topology.Topology) {
+				s := topo.Services[0]
+				if s.Name != "tcp_80" || s.Forwarding != topology.NAT || s.OnFailure != topology.Drain || s.Scheduler != "rr" {
+					t.Errorf("service %+v", s)
+				}
+				if s.Check.Interval != 10*time.Second || s.Check.ConnectTimeout != 2*time.Second || s.Check.Retry != 1 || s.Check.DelayBeforeRetry != time.Second {
+					t.Errorf("check %+v", s.Check)
+				}
+				if topo.RealServers[0].Weight != 3 || topo.RealServer.Interface != "" {
+					t.Errorf("real server %+v, agent %+v", topo.RealServers[0], topo.RealServer)
+				}
+			},
+			absent: []string{"realserver.interface"},
+		},
+		{
+			name: "HTTP_GET with path, status codes and virtualhost",
+			conf: `virtual_server 10.0.0.100 15672 {
+  delay_loop 5
+  lb_algo wrr
+  lb_kind DR
+  real_server 10.0.0.2 15672 {
+    HTTP_GET {
+      url {
+        path /api/health/checks/port-listener/5672
+        status_code 200 204
+        digest 9b3a0c85a887a256d6939da88aabd8cd
+      }
+      virtualhost rabbit.example
+      connect_timeout 3
+      nb_get_retry 2
+    }
+  }
+}
+`,
+			check: func(t *testing.T, topo *topology.Topology) {
+				c := topo.Services[0].Check
+				if c.Type != topology.CheckHTTP || c.HTTP == nil {
+					t.Fatalf("check %+v", c)
+				}
+				if c.HTTP.Path != "/api/health/checks/port-listener/5672" || !slices.Equal(c.HTTP.ExpectStatus, []int{200, 204}) ||
+					c.HTTP.Scheme != "http" || c.HTTP.Headers["Host"] != "rabbit.example" {
+					t.Errorf("http %+v", c.HTTP)
+				}
+				// nb_get_retry is HTTP_GET's own (older) word for retry, and
+				// keepalived's HTTP_GET waits 3s before a retry by default.
+				if c.Retry != 2 || c.DelayBeforeRetry != 3*time.Second || c.ConnectTimeout != 3*time.Second {
+					t.Errorf("check %+v", c)
+				}
+			},
+			warnings: []string{"10|digest not carried"},
+			absent:   []string{"nb_get_retry"},
+		},
+		{
+			name: "SSL_GET without status_code",
+			conf: `virtual_server 10.0.0.100 443 {
+  delay_loop 5
+  lb_algo wrr
+  lb_kind DR
+  real_server 10.0.0.2 443 {
+    SSL_GET {
+      url {
+        path /healthz
+      }
+    }
+  }
+}
+`,
+			check: func(t *testing.T, topo *topology.Topology) {
+				h := topo.Services[0].Check.HTTP
+				if h == nil || h.Scheme != "https" || !h.TLSInsecureSkipVerify || !slices.Contains(h.ExpectStatus, 204) || slices.Contains(h.ExpectStatus, 301) {
+					t.Errorf("http %+v", h)
+				}
+			},
+			warnings: []string{"6|SSL_GET", "tls_insecure_skip_verify"},
+		},
+		{
+			name: "keepalived's defaults where lvsdr's differ",
+			conf: `virtual_server 10.0.0.100 8080 {
+  persistence_timeout
+  real_server 10.0.0.2 8080 {
+    TCP_CHECK {
+    }
+  }
+}
+`,
+			check: func(t *testing.T, topo *topology.Topology) {
+				s := topo.Services[0]
+				if s.Scheduler != "wlc" || s.Forwarding != topology.NAT || s.PersistenceTimeout != 6*time.Minute {
+					t.Errorf("service %+v", s)
+				}
+				if s.Check.Interval != topology.DefaultInterval {
+					t.Errorf("interval %s, want lvsdr's default", s.Check.Interval)
+				}
+			},
+			warnings: []string{"1|no lb_algo|wlc", "1|no lb_kind|nat", "1|no delay_loop|60s"},
+		},
+		{
+			name: "settings inherited from virtual_server and real_server",
+			conf: `virtual_server 10.0.0.100 80 {
+  lb_algo wrr
+  lb_kind DR
+  delay_loop 7
+  retry 4
+  real_server 10.0.0.2 80 {
+    delay_before_retry 2
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+`,
+			check: func(t *testing.T, topo *topology.Topology) {
+				c := topo.Services[0].Check
+				if c.Interval != 7*time.Second || c.Retry != 4 || c.DelayBeforeRetry != 2*time.Second || c.ConnectTimeout != time.Second {
+					t.Errorf("check %+v", c)
+				}
+			},
+		},
+		{
+			name: "nb_get_retry beside retry in TCP_CHECK",
+			conf: `virtual_server 10.0.0.100 80 {
+  delay_loop 5
+  lb_algo wrr
+  lb_kind DR
+  real_server 10.0.0.2 80 {
+    TCP_CHECK {
+      retry 2
+      nb_get_retry 5
+    }
+  }
+}
+`,
+			check: func(t *testing.T, topo *topology.Topology) {
+				if r := topo.Services[0].Check.Retry; r != 2 {
+					t.Errorf("retry %d, want the retry keyword's 2", r)
+				}
+			},
+			warnings: []string{"8|nb_get_retry is not a TCP_CHECK keyword|retry 2 of line 7"},
+		},
+		{
+			name: "real servers merged by address, subsets and weights",
+			conf: `virtual_server 10.0.0.100 5672 {
+  delay_loop 5
+  lb_algo wrr
+  lb_kind DR
+  real_server 10.0.0.2 5672 {
+    weight 2
+    TCP_CHECK {
+    }
+  }
+  real_server 10.0.0.3 5672 {
+    TCP_CHECK {
+    }
+  }
+}
+virtual_server 10.0.0.100 5671 {
+  delay_loop 5
+  lb_algo wrr
+  lb_kind DR
+  real_server 10.0.0.3 5671 {
+    weight 5
+    TCP_CHECK {
+    }
+  }
+}
+`,
+			check: func(t *testing.T, topo *topology.Topology) {
+				if len(topo.RealServers) != 2 || topo.RealServers[0].Name != "rs_10_0_0_2" || topo.RealServers[0].Weight != 2 || topo.RealServers[1].Weight != 1 {
+					t.Errorf("real servers %+v", topo.RealServers)
+				}
+				amqp, amqps := topo.Services[0], topo.Services[1]
+				if amqp.Name != "amqp" || len(amqp.RealServers) != 2 {
+					t.Errorf("amqp %+v", amqp)
+				}
+				if amqps.Name != "amqps" || !slices.Equal(amqps.RealServers, []string{"rs_10_0_0_3"}) {
+					t.Errorf("amqps %+v", amqps)
+				}
+			},
+			warnings: []string{"19|weight 5 here and 1 in amqp (line 10)|1 is kept"},
+		},
+		{
+			name: "real servers of one service with different checks",
+			conf: `virtual_server 10.0.0.100 80 {
+  delay_loop 5
+  lb_algo wrr
+  lb_kind DR
+  real_server 10.0.0.2 80 {
+    TCP_CHECK {
+      connect_timeout 3
+    }
+  }
+  real_server 10.0.0.3 80 {
+    TCP_CHECK {
+      connect_timeout 9
+    }
+  }
+  real_server 10.0.0.4 80 {
+  }
+}
+`,
+			check: func(t *testing.T, topo *topology.Topology) {
+				if c := topo.Services[0].Check.ConnectTimeout; c != 3*time.Second {
+					t.Errorf("connect_timeout %s, want the first server's 3s", c)
+				}
+			},
+			warnings: []string{"11|differs from the one of real_server 10.0.0.2 (line 6)", "15|10.0.0.4 has no checker|unchecked"},
+		},
+		{
+			name: "a virtual_server without real servers",
+			conf: `virtual_server 10.0.0.100 80 {
+  delay_loop 5
+  lb_algo wrr
+  lb_kind DR
+  real_server 10.0.0.2 80 {
+    TCP_CHECK {
+    }
+  }
+  real_server 10.0.0.3 80 {
+    TCP_CHECK {
+    }
+  }
+}
+virtual_server 10.0.0.100 81 {
+  lb_algo wrr
+  lb_kind DR
+}
+`,
+			check: func(t *testing.T, topo *topology.Topology) {
+				if got := topo.Services[1].RealServers; len(got) != 2 {
+					t.Errorf("tcp_81 runs on %v, want every real server", got)
+				}
+			},
+			warnings: []string{"14|has no real_server|every real server"},
+		},
+		{
+			name: "no checker at all",
+			conf: `virtual_server 10.0.0.100 80 {
+  lb_algo wrr
+  lb_kind DR
+  real_server 10.0.0.2 80 {
+  }
+}
+`,
+			check: func(t *testing.T, topo *topology.Topology) {
+				if c := topo.Services[0].Check.Type; c != topology.CheckNone {
+					t.Errorf("check type %s, want none: keepalived keeps unchecked servers in", c)
+				}
+			},
+			absent: []string{"delay_loop"},
+		},
+		{
+			name: "a checker lvsdr lacks",
+			conf: `virtual_server 10.0.0.100 80 {
+  delay_loop 5
+  lb_algo wrr
+  lb_kind DR
+  real_server 10.0.0.2 80 {
+    MISC_CHECK {
+      misc_path /usr/local/bin/check
+    }
+  }
+}
+`,
+			check: func(t *testing.T, topo *topology.Topology) {
+				if c := topo.Services[0].Check; c.Type != topology.CheckTCP || c.Interval != 5*time.Second {
+					t.Errorf("check %+v, want a tcp check", c)
+				}
+			},
+			warnings: []string{"6|MISC_CHECK not carried", "1|none of its checkers"},
+		},
+		{
+			name: "vrrp_instance, global_defs and keywords not carried",
+			conf: `global_defs {
+  router_id LVS_1
+}
+vrrp_instance VI_1 {
+  state MASTER
+  interface bond0
+  virtual_router_id 51
+  virtual_ipaddress {
+    10.0.0.100/24 dev bond0
+  }
+}
+virtual_server 10.0.0.100 80 {
+  delay_loop 5
+  lb_algo wrr
+  lb_kind DR
+  quorum 2
+  sorry_server 10.0.0.9 80
+  ha_suspend
+  real_server 10.0.0.3 8080 {
+    notify_up /bin/up
+    notify_down /bin/down
+    TCP_CHECK {
+      connect_port 8081
+      bindto 10.0.0.1
+    }
+  }
+}
+virtual_server fwmark 3 {
+}
+`,
+			check: func(t *testing.T, topo *topology.Topology) {
+				if topo.Director.Interface != "bond0" {
+					t.Errorf("director.interface %q, want vrrp's bond0", topo.Director.Interface)
+				}
+				if len(topo.Services) != 1 || topo.Services[0].Check.Port != 8081 {
+					t.Errorf("services %+v", topo.Services)
+				}
+			},
+			warnings: []string{
+				"1|global_defs block skipped",
+				"4|vrrp_instance VI_1 skipped|bond0 is carried as director.interface|10.0.0.100/24",
+				"16|quorum not carried yet", "17|sorry_server not carried yet",
+				"18|ha_suspend in virtual_server not carried",
+				"19|port 8080 not carried",
+				"20|notify_up not carried", "21|notify_down not carried",
+				"24|bindto in TCP_CHECK not carried",
+				"28|virtual_server fwmark 3 skipped",
+			},
+			absent: []string{"director.interface set to", "router_id", "virtual_router_id", "not among the vrrp"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			topo, ws, res := convert(t, tt.conf)
+			if tt.check != nil {
+				tt.check(t, topo)
+			}
+			for _, w := range tt.warnings {
+				parts := strings.Split(w, "|")
+				line := 0
+				if n, err := strconv.Atoi(parts[0]); err == nil {
+					line, parts = n, parts[1:]
+				}
+				if !warned(ws, line, parts...) {
+					t.Errorf("no warning on line %d with %q; got:\n%s", line, parts, formatWarnings(ws))
+				}
+			}
+			for _, a := range tt.absent {
+				if warned(ws, 0, a) {
+					t.Errorf("a warning holds %q:\n%s", a, formatWarnings(ws))
+				}
+			}
+			if t.Failed() {
+				t.Logf("YAML:\n%s", res.YAML)
+			}
+		})
+	}
+}
+
+func formatWarnings(ws []Warning) string {
+	var b strings.Builder
+	for _, w := range ws {
+		fmt.Fprintf(&b, "  %d: %s\n", w.Line, w.Message)
+	}
+	return b.String()
+}
+
+// A refused RabbitMQ endpoint is still written, and validation says why it
+// cannot be used, so that the operator sees it rather than a silent swap.
+func TestRefusedPathIsReported(t *testing.T) {
+	conf := `virtual_server 10.0.0.100 15672 {
+  delay_loop 5
+  lb_algo wrr
+  lb_kind DR
+  real_server 10.0.0.2 15672 {
+    HTTP_GET {
+      url {
+        path /api/aliveness-test/%2F
+        status_code 200
+      }
+    }
+  }
+}
+`
+	res, err := Convert("test.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(res.YAML), "path: /api/aliveness-test/%2F") {
+		t.Errorf("the path is not in the YAML:\n%s", res.YAML)
+	}
+	if len(res.Problems) != 1 || !strings.Contains(res.Problems[0].Message, "/api/aliveness-test") {
+		t.Fatalf("problems %v, want the aliveness-test refusal", res.Problems)
+	}
+	if line := strings.Split(string(res.YAML), "\n")[res.Problems[0].Line-1]; !strings.Contains(line, "path:") {
+		t.Errorf("the problem's line %d is %q, not the path", res.Problems[0].Line, line)
+	}
+}
+
+func TestConvertErrors(t *testing.T) {
+	tests := []struct {
+		name, conf string
+		want       string
+	}{
+		{
+			name: "two VIPs",
+			conf: "virtual_server 10.0.0.100 80 {\n}\n\nvirtual_server 10.0.0.101 80 {\n}\n",
+			want: "test.conf:4: virtual_server 10.0.0.101: lvsdr carries one VIP per topology, and line 1 declared 10.0.0.100",
+		},
+		{
+			name: "no virtual_server",
+			conf: "global_defs {\n}\nvirtual_server fwmark 1 {\n}\n",
+			want: "test.conf:1: no virtual_server IP PORT block to convert",
+		},
+		{
+			name: "syntax error carries the file",
+			conf: "virtual_server 10.0.0.100 80 {\n}\n}\n",
+			want: "test.conf:3: unbalanced '}'",
+		},
+		{
+			name: "bad real server address",
+			conf: "virtual_server 10.0.0.100 80 {\n  real_server node1 80 {\n  }\n}\n",
+			want: `test.conf:2: real_server: "node1" is not an IP address`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Convert("test.conf", []byte(tt.conf))
+			if err == nil {
+				t.Fatalf("no error; YAML:\n%s", res.YAML)
+			}
+			if !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("error %q, want it to start with %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q spans several lines", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,188 @@
+package keepalived
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/lvsdr/lvsdr/topology"
+)
+
+func strNode(v string) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v}
+}
+
+func intNode(v int) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(v)}
+}
+
+// mapNode builds a mapping from key, value pairs, keeping their order: the
+// order of docs/configuration.md.
+func mapNode(flow bool, pairs ...any) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	if flow {
+		n.Style = yaml.FlowStyle
+	}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		var v *yaml.Node
+		switch x := pairs[i+1].(type) {
+		case string:
+			v = strNode(x)
+		case int:
+			v = intNode(x)
+		case *yaml.Node:
+			v = x
+		default:
+			panic(fmt.Sprintf("mapNode: %T", x))
+		}
+		n.Content = append(n.Content, strNode(pairs[i].(string)), v)
+	}
+	return n
+}
+
+func flowSeq(items ...*yaml.Node) *yaml.Node {
+	return &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle, Content: items}
+}
+
+// render writes the topology as YAML, one top-level section after another
+// with a blank line between them, since yaml.v3 writes none.
+func (c *converter) render() ([]byte, error) {
+	var out bytes.Buffer
+	fmt.Fprintf(&out, "# converted from %s by director import-keepalived\n", c.file)
+	out.WriteString("# review the warnings it printed; docs/configuration.md describes every key\n")
+
+	director := mapNode(false, "interface", c.directorInterface())
+	if c.vrrpInterface != "" {
+		director.Content[1].LineComment = fmt.Sprintf("from vrrp_instance %s", c.vrrpName)
+	} else {
+		director.Content[1].LineComment = "check: the NIC that carries the VIP on the director"
+	}
+	sections := []*yaml.Node{
+		mapNode(false, "vip", c.vip.String()),
+		mapNode(false, "director", director),
+		mapNode(false, "services", c.servicesNode()),
+		mapNode(false, "real_servers", c.realServersNode()),
+	}
+	for _, s := range c.services {
+		if s.forwarding == string(topology.DirectRouting) || s.forwarding == string(topology.Tunnel) {
+			rs := mapNode(false, "interface", placeholderInterface)
+			rs.Content[1].LineComment = "check: the real servers' NIC whose ARP replies for the VIP are suppressed"
+			sections = append(sections, mapNode(false, "realserver", rs))
+			break
+		}
+	}
+	for i, section := range sections {
+		if i > 0 {
+			out.WriteByte('\n')
+		}
+		var buf bytes.Buffer
+		enc := yaml.NewEncoder(&buf)
+		enc.SetIndent(2)
+		if err := enc.Encode(section); err != nil {
+			return nil, err
+		}
+		if err := enc.Close(); err != nil {
+			return nil, err
+		}
+		text := buf.String()
+		if section.Content[0].Value == "services" {
+			// A blank line before each service but the first, which the
+			// comment naming its virtual_server heads.
+			text = strings.Replace(text, "\n  # virtual_server ", "\n\n  # virtual_server ", -1)
+			text = strings.Replace(text, "services:\n\n", "services:\n", 1)
+		}
+		out.WriteString(text)
+	}
+	return out.Bytes(), nil
+}
+
+func (c *converter) directorInterface() string {
+	if c.vrrpInterface != "" {
+		return c.vrrpInterface
+	}
+	return placeholderInterface
+}
+
+func (c *converter) servicesNode() *yaml.Node {
+	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	for _, s := range c.services {
+		pairs := []any{
+			"name", s.name,
+			"port", s.port,
+			"protocol", s.protocol,
+			"scheduler", s.scheduler,
+			"forwarding", s.forwarding,
+		}
+		if s.persistence.set {
+			pairs = append(pairs, "persistence_timeout", fmt.Sprintf("%ds", s.persistence.v))
+		}
+		pairs = append(pairs, "on_failure", string(s.onFailure))
+		// No list means every real server: also what a virtual_server
+		// without real_server blocks becomes, as lvsdr has no empty service.
+		if len(s.members) > 0 && len(s.members) < len(c.servers) {
+			// Listed in the order of real_servers, as lvsdr reads them.
+			var names []*yaml.Node
+			for _, rs := range c.servers {
+				for _, m := range s.members {
+					if m == rs {
+						names = append(names, strNode(rs.name))
+					}
+				}
+			}
+			pairs = append(pairs, "real_servers", flowSeq(names...))
+		}
+		pairs = append(pairs, "check", checkNode(s.check))
+		item := mapNode(false, pairs...)
+		item.HeadComment = fmt.Sprintf("virtual_server %s %d, line %d", c.vip, s.port, s.line)
+		seq.Content = append(seq.Content, item)
+	}
+	return seq
+}
+
+func checkNode(ch *check) *yaml.Node {
+	if ch.typ == topology.CheckNone {
+		n := mapNode(true, "type", string(ch.typ))
+		n.LineComment = "keepalived had no checker: every real server stays in"
+		return n
+	}
+	pairs := []any{"type", string(ch.typ)}
+	if ch.port != 0 {
+		pairs = append(pairs, "port", ch.port)
+	}
+	if ch.interval.set {
+		pairs = append(pairs, "interval", formatDuration(ch.interval.v))
+	}
+	pairs = append(pairs,
+		"connect_timeout", formatDuration(ch.connectTimeout),
+		"retry", ch.retry,
+		"delay_before_retry", formatDuration(ch.delayBeforeRetry))
+	if ch.typ == topology.CheckHTTP {
+		pairs = append(pairs, "path", ch.path, "scheme", ch.scheme)
+		var codes []*yaml.Node
+		for _, code := range ch.expectStatus {
+			codes = append(codes, intNode(code))
+		}
+		pairs = append(pairs, "expect_status", flowSeq(codes...))
+		if ch.host != "" {
+			pairs = append(pairs, "headers", mapNode(true, "Host", ch.host))
+		}
+		if ch.tlsSkipVerify {
+			pairs = append(pairs, "tls_insecure_skip_verify", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
+		}
+		if ch.tlsServerName != "" {
+			pairs = append(pairs, "tls_server_name", ch.tlsServerName)
+		}
+	}
+	return mapNode(false, pairs...)
+}
+
+func (c *converter) realServersNode() *yaml.Node {
+	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	for _, rs := range c.servers {
+		seq.Content = append(seq.Content, mapNode(true, "name", rs.name, "address", rs.addr.String(), "weight", rs.weight))
+	}
+	return seq
+}
