@@ -12,12 +12,14 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/lvsdr/lvsdr/healthcheck"
 	"github.com/lvsdr/lvsdr/internal/clock"
 	"github.com/lvsdr/lvsdr/ipvsctl"
+	"github.com/lvsdr/lvsdr/notify"
 	"github.com/lvsdr/lvsdr/topology"
 )
 
@@ -46,8 +48,8 @@ type Director struct {
 	// Load reads and validates the topology file; it is called at start and
 	// on every reload.
 	Load func() (*topology.Topology, error)
-	// NewProber makes the probe of one real server of one service.
-	NewProber func(target netip.AddrPort, check topology.Check) healthcheck.Prober
+	// NewProber makes the probe of one check of one real server.
+	NewProber func(target ProbeTarget, check topology.Check) healthcheck.Prober
 	// ControlSocket is where `director status` asks for check states; none if
 	// empty.
 	ControlSocket string
@@ -65,6 +67,21 @@ type Director struct {
 	// leaving lists the destinations removed by a reload that wait for
 	// their connections to end (graceful.go); only Run touches it.
 	leaving []leaving
+	// hook runs the topology's notify command; quorum holds the last
+	// quorum state of each service, to report its changes (quorum.go).
+	hook   atomic.Pointer[notify.Hook]
+	quorum map[string]bool
+}
+
+// ProbeTarget is where a check connects, and how.
+type ProbeTarget struct {
+	Address netip.AddrPort
+	// Mark is the SO_MARK of the probe's packets, 0 for none: a check
+	// through the VIP is routed to its real server by a firewall-mark
+	// service.
+	Mark uint32
+	// Source is the local address to bind, the zero Addr for any.
+	Source netip.Addr
 }
 
 type maintenanceRequest struct {
@@ -92,6 +109,12 @@ func (d *Director) Run(ctx context.Context) error {
 			return fmt.Errorf("set director sysctl: %w", err)
 		}
 	}
+	source, err := d.prepareVIPChecks(topo)
+	if err != nil {
+		return err
+	}
+	d.setHook(nil, topo)
+	defer func() { d.hook.Load().Close() }()
 	state, err := d.State.Load()
 	if err != nil {
 		return err
@@ -106,7 +129,10 @@ func (d *Director) Run(ctx context.Context) error {
 
 	dirty := make(chan struct{}, 1)
 	checks := healthcheck.NewManager(d.Clock, func(t healthcheck.Transition) {
-		d.Log.Info("check state changed", "check", t.Key, "from", t.From, "to", t.To, "error", errString(t.Err))
+		service, node, check := splitCheckKey(t.Key)
+		d.Log.Info("check state changed", "service", service, "real_server", node, "check", check, "from", t.From, "to", t.To, "error", errString(t.Err))
+		d.hook.Load().Send(notify.Event{Kind: "check", Service: service, Node: node, Check: check,
+			Previous: t.From.String(), State: t.To.String(), Error: errString(t.Err), At: t.At})
 		d.pending.Add(1)
 		select {
 		case dirty <- struct{}{}:
@@ -114,7 +140,7 @@ func (d *Director) Run(ctx context.Context) error {
 		}
 	})
 	defer checks.Stop()
-	checks.Update(d.targets(topo, adopted))
+	checks.Update(d.targets(topo, adopted, source))
 
 	if d.ControlSocket != "" {
 		stop, err := serveControl(d.ControlSocket, checks, d.SetMaintenance, d.Log)
@@ -157,6 +183,10 @@ func (d *Director) Run(ctx context.Context) error {
 func (d *Director) reload(topo *topology.Topology, r *ipvsctl.Reconciler, checks *healthcheck.Manager) *topology.Topology {
 	defer d.pending.Add(-1)
 	next, err := d.Load()
+	var source netip.Addr
+	if err == nil {
+		source, err = d.prepareVIPChecks(next)
+	}
 	if err == nil {
 		err = d.rebindVIP(topo, next)
 	}
@@ -170,7 +200,8 @@ func (d *Director) reload(topo *topology.Topology, r *ipvsctl.Reconciler, checks
 	} else {
 		d.Log.Warn("read the kernel before reload; removed real servers are deleted at once", "error", err)
 	}
-	checks.Update(d.targets(next, nil))
+	checks.Update(d.targets(next, nil, source))
+	d.setHook(topo, next)
 	d.reconcile(r.Update, next, checks, retired, "reload")
 	d.Log.Info("reloaded", "services", len(next.Services), "real_servers", len(next.RealServers))
 	return next
@@ -224,7 +255,8 @@ func (d *Director) reconcile(
 	step func(ipvsctl.Table, []ipvsctl.ServiceKey) ([]ipvsctl.Op, error),
 	topo *topology.Topology, checks *healthcheck.Manager, retired []ipvsctl.ServiceKey, reason string,
 ) error {
-	desired := d.withLeaving(ipvsctl.Desired(topo, healthy(checks), d.drained))
+	health := healthy(topo, checks)
+	desired := d.withLeaving(ipvsctl.Desired(topo, health, d.drained))
 	ops, err := step(desired, retired)
 	for _, op := range ops {
 		d.Log.Info("ipvs", "op", op.String(), "reason", reason)
@@ -233,6 +265,7 @@ func (d *Director) reconcile(
 		d.Log.Error("reconcile failed; the next resync retries", "reason", reason, "error", err)
 		return err
 	}
+	d.reportQuorum(topo, checks, health)
 	state := State{Owned: ipvsctl.DeclaredKeys(topo)}
 	for name := range d.drained {
 		state.Maintenance = append(state.Maintenance, name)
@@ -265,17 +298,26 @@ func (d *Director) announce(topo *topology.Topology) {
 	}
 }
 
-// CheckKey names the check of one real server in one service.
-func CheckKey(service, realServer string) string { return service + "/" + realServer }
+// CheckKey names one check of one real server in one service:
+// "amqp/rmq_node1/tcp". Names hold no '/', so the key splits back.
+func CheckKey(service, realServer, check string) string {
+	return service + "/" + realServer + "/" + check
+}
 
-// targets lists one health-check target per checked real server of each
-// service. A server the kernel already has with a weight starts Up.
-func (d *Director) targets(topo *topology.Topology, adopted ipvsctl.Table) []healthcheck.Target {
+func splitCheckKey(key string) (service, realServer, check string) {
+	parts := strings.SplitN(key, "/", 3)
+	for len(parts) < 3 {
+		parts = append(parts, "")
+	}
+	return parts[0], parts[1], parts[2]
+}
+
+// targets lists one health-check target per check of each real server of
+// each service. A server the kernel already has with a weight starts Up,
+// every check of it.
+func (d *Director) targets(topo *topology.Topology, adopted ipvsctl.Table, source netip.Addr) []healthcheck.Target {
 	var targets []healthcheck.Target
 	for _, s := range topo.Services {
-		if s.Check.Type == topology.CheckNone {
-			continue
-		}
 		vs, _ := adopted.Find(ipvsctl.Key(topo, s))
 		for _, rs := range topo.Members(s) {
 			initial := healthcheck.Unknown
@@ -286,27 +328,43 @@ func (d *Director) targets(topo *topology.Topology, adopted ipvsctl.Table) []hea
 			}) {
 				initial = healthcheck.Up
 			}
-			targets = append(targets, healthcheck.Target{
-				Key:              CheckKey(s.Name, rs.Name),
-				Prober:           d.NewProber(netip.AddrPortFrom(rs.Address, s.Check.Port), s.Check),
-				Interval:         s.Check.Interval,
-				ConnectTimeout:   s.Check.ConnectTimeout,
-				Retry:            s.Check.Retry,
-				DelayBeforeRetry: s.Check.DelayBeforeRetry,
-				Rise:             s.Check.Rise,
-				Initial:          initial,
-			})
+			for _, c := range s.ChecksOf(rs.Name) {
+				target := ProbeTarget{Address: netip.AddrPortFrom(rs.Address, c.Port)}
+				if c.ThroughVIP {
+					mark, _ := topo.CheckMark(rs.Name)
+					target = ProbeTarget{Address: netip.AddrPortFrom(topo.VIP, c.Port), Mark: mark, Source: source}
+				}
+				targets = append(targets, healthcheck.Target{
+					Key:              CheckKey(s.Name, rs.Name, c.Name),
+					Prober:           d.NewProber(target, c),
+					Interval:         c.Interval,
+					ConnectTimeout:   c.ConnectTimeout,
+					Retry:            c.Retry,
+					DelayBeforeRetry: c.DelayBeforeRetry,
+					Rise:             c.Rise,
+					Initial:          initial,
+				})
+			}
 		}
 	}
 	return targets
 }
 
-// healthy reads the check states: a server passes when its check is up, or
-// when its service is not checked.
-func healthy(checks *healthcheck.Manager) ipvsctl.Health {
+// healthy reads the check states: a real server passes when every check of
+// it in the service is up; a service without checks passes them all.
+func healthy(topo *topology.Topology, checks *healthcheck.Manager) ipvsctl.Health {
+	services := make(map[string]topology.Service, len(topo.Services))
+	for _, s := range topo.Services {
+		services[s.Name] = s
+	}
 	return func(service, realServer string) bool {
-		st, checked := checks.Status(CheckKey(service, realServer))
-		return !checked || st.State == healthcheck.Up
+		for _, c := range services[service].ChecksOf(realServer) {
+			st, checked := checks.Status(CheckKey(service, realServer, c.Name))
+			if checked && st.State != healthcheck.Up {
+				return false
+			}
+		}
+		return true
 	}
 }
 

@@ -47,17 +47,23 @@ func reference() *topology.Topology {
 			Name: s.name, Port: s.port, Protocol: topology.TCP, Scheduler: "wrr",
 			Forwarding: topology.DirectRouting, PersistenceTimeout: 50 * time.Second, OnFailure: topology.Remove,
 			RealServers: names,
-			Check: topology.Check{Type: topology.CheckTCP, Port: s.port, Interval: 5 * time.Second,
-				ConnectTimeout: 3 * time.Second, Retry: 1, DelayBeforeRetry: time.Second, Rise: 2},
+			Checks: []topology.Check{{Name: "tcp", Type: topology.CheckTCP, Port: s.port, Interval: 5 * time.Second,
+				ConnectTimeout: 3 * time.Second, Retry: 1, DelayBeforeRetry: time.Second, Rise: 2}},
 		})
 	}
 	return t
 }
 
-// fakeNet is the probes' view of the network: which endpoints answer.
+// fakeNet is the probes' view of the network: which endpoints answer, and
+// which real servers lack the VIP on their loopback (a probe through the
+// VIP, sent with the real server's mark, then gets no answer).
 type fakeNet struct {
-	mu   sync.Mutex
-	down map[netip.AddrPort]bool
+	mu         sync.Mutex
+	down       map[netip.AddrPort]bool
+	vipMissing map[netip.Addr]bool
+	// marks maps a check mark to its real server, as the kernel's
+	// firewall-mark services do.
+	marks map[uint32]netip.Addr
 }
 
 func (n *fakeNet) setDown(ep netip.AddrPort, down bool) {
@@ -67,18 +73,32 @@ func (n *fakeNet) setDown(ep netip.AddrPort, down bool) {
 }
 
 type fakeProber struct {
-	net *fakeNet
-	ep  netip.AddrPort
+	net    *fakeNet
+	target ProbeTarget
 }
 
 func (p fakeProber) Probe(context.Context) error {
 	p.net.mu.Lock()
 	defer p.net.mu.Unlock()
-	if p.net.down[p.ep] {
-		return fmt.Errorf("connect %s: connection refused", p.ep)
+	ep := p.target.Address
+	if p.target.Mark != 0 {
+		rs, ok := p.net.marks[p.target.Mark]
+		if !ok || p.target.Source != probeSource {
+			return fmt.Errorf("connect %s mark %#x: no route", ep, p.target.Mark)
+		}
+		if p.net.vipMissing[rs] {
+			return fmt.Errorf("connect %s via %s: i/o timeout", ep, rs)
+		}
+		ep = netip.AddrPortFrom(rs, ep.Port())
+	}
+	if p.net.down[ep] {
+		return fmt.Errorf("connect %s: connection refused", ep)
 	}
 	return nil
 }
+
+// probeSource is the director's own address in the fakes.
+var probeSource = netip.MustParseAddr("10.0.0.1")
 
 type fakeVIP struct {
 	mu        sync.Mutex
@@ -99,6 +119,8 @@ func (f *fakeVIP) Bind(iface string, vip netip.Addr) error {
 	f.bound[iface] = vip
 	return nil
 }
+
+func (f *fakeVIP) ProbeSource(string, netip.Addr) (netip.Addr, error) { return probeSource, nil }
 
 func (f *fakeVIP) Unbind(iface string, vip netip.Addr) error {
 	f.mu.Lock()
@@ -133,8 +155,10 @@ type harness struct {
 	// loadErr, when set, makes the next loads fail as an invalid file would.
 	loadErr atomic.Pointer[error]
 	d       *Director
-	cancel  context.CancelFunc
-	done    chan error
+	// controlSocket, when set before start, is where the director answers.
+	controlSocket string
+	cancel        context.CancelFunc
+	done          chan error
 }
 
 func newHarness(t *testing.T, topo *topology.Topology) *harness {
@@ -142,7 +166,7 @@ func newHarness(t *testing.T, topo *topology.Topology) *harness {
 		t:      t,
 		kernel: ipvsctl.NewFakeKernel(),
 		clock:  clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
-		net:    &fakeNet{down: map[netip.AddrPort]bool{}},
+		net:    &fakeNet{down: map[netip.AddrPort]bool{}, vipMissing: map[netip.Addr]bool{}, marks: map[uint32]netip.Addr{}},
 		vip:    &fakeVIP{bound: map[string]netip.Addr{}},
 		sysctl: &fakeSysctl{values: map[string]string{}},
 		state:  StateFile{Path: filepath.Join(t.TempDir(), "director.json")},
@@ -168,9 +192,10 @@ func (h *harness) start() {
 			}
 			return h.topo.Load(), nil
 		},
-		NewProber: func(ep netip.AddrPort, _ topology.Check) healthcheck.Prober {
-			return fakeProber{net: h.net, ep: ep}
+		NewProber: func(target ProbeTarget, _ topology.Check) healthcheck.Prober {
+			return fakeProber{net: h.net, target: target}
 		},
+		ControlSocket: h.controlSocket,
 	}
 	go func() { h.done <- h.d.Run(ctx) }()
 	h.t.Cleanup(h.stop)
@@ -229,8 +254,8 @@ func (h *harness) settle() {
 	topo := h.topo.Load()
 	parked := 1 // the resync timer
 	for _, s := range topo.Services {
-		if s.Check.Type != topology.CheckNone {
-			parked += len(s.RealServers)
+		for _, name := range s.RealServers {
+			parked += len(s.ChecksOf(name))
 		}
 	}
 	for {
@@ -309,7 +334,7 @@ func TestFailedServerLeavesWithinTheBoundAndReturnsAfterRise(t *testing.T) {
 	h.advanceUntil(10*time.Second, has(amqpNode2))
 
 	h.net.setDown(netip.MustParseAddrPort("10.0.0.3:5672"), true)
-	bound := topo.Services[0].Check.DetectionBound()
+	bound := topo.Services[0].Checks[0].DetectionBound()
 	took := h.advanceUntil(bound, not(has(amqpNode2)))
 	t.Logf("detected after %s (bound %s)", took, bound)
 	if !slices.Contains(h.table(), "  -r 10.0.0.3:15672 -g -w 1") {
@@ -317,8 +342,8 @@ func TestFailedServerLeavesWithinTheBoundAndReturnsAfterRise(t *testing.T) {
 	}
 
 	h.net.setDown(netip.MustParseAddrPort("10.0.0.3:5672"), false)
-	took = h.advanceUntil(3*topo.Services[0].Check.Interval, has(amqpNode2))
-	if took <= topo.Services[0].Check.Interval {
+	took = h.advanceUntil(3*topo.Services[0].Checks[0].Interval, has(amqpNode2))
+	if took <= topo.Services[0].Checks[0].Interval {
 		t.Errorf("back after %s: rise 2 needs two passing checks, an interval apart", took)
 	}
 }
@@ -330,7 +355,7 @@ func TestDrainOnFailureKeepsTheServerAtWeightZero(t *testing.T) {
 	h.start()
 	h.advanceUntil(10*time.Second, has(amqpNode2))
 	h.net.setDown(netip.MustParseAddrPort("10.0.0.3:5672"), true)
-	h.advanceUntil(topo.Services[0].Check.DetectionBound(), has("  -r 10.0.0.3:5672 -g -w 0"))
+	h.advanceUntil(topo.Services[0].Checks[0].DetectionBound(), has("  -r 10.0.0.3:5672 -g -w 0"))
 }
 
 func TestReload(t *testing.T) {

@@ -3,7 +3,6 @@ package director
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"net/netip"
 	"net/url"
 	"os"
 
@@ -12,14 +11,16 @@ import (
 )
 
 // NewProber makes the probe of one real server for a check of the topology.
-func NewProber(target netip.AddrPort, c topology.Check) healthcheck.Prober {
+func NewProber(t ProbeTarget, c topology.Check) healthcheck.Prober {
+	target := t.Address
+	dialer := healthcheck.MarkedDialer(t.Mark, t.Source)
 	switch {
 	case c.HTTP != nil:
 		h := c.HTTP
 		u := url.URL{Scheme: h.Scheme, Host: target.String(), Path: h.Path}
 		p := &healthcheck.HTTPProber{
 			URL: u.String(), ExpectStatus: h.ExpectStatus, BodyContains: h.BodyContains,
-			Headers: h.Headers, Username: h.Username, PasswordFile: h.PasswordFile,
+			Headers: h.Headers, Username: h.Username, PasswordFile: h.PasswordFile, Dialer: dialer,
 		}
 		if h.Scheme == "https" {
 			p.TLS = &tls.Config{InsecureSkipVerify: h.TLSInsecureSkipVerify, ServerName: h.TLSServerName}
@@ -29,9 +30,9 @@ func NewProber(target netip.AddrPort, c topology.Check) healthcheck.Prober {
 		}
 		return p
 	case c.AMQP != nil:
-		return &healthcheck.AMQPProber{Address: target.String(), Username: c.AMQP.Username, PasswordFile: c.AMQP.PasswordFile, VHost: c.AMQP.VHost}
+		return &healthcheck.AMQPProber{Address: target.String(), Username: c.AMQP.Username, PasswordFile: c.AMQP.PasswordFile, VHost: c.AMQP.VHost, Dialer: dialer}
 	}
-	return &healthcheck.TCPProber{Address: target.String()}
+	return &healthcheck.TCPProber{Address: target.String(), Dialer: dialer}
 }
 
 // caPool reads a CA bundle (validation checked that it is readable). A file

@@ -56,14 +56,9 @@ func WriteStatus(w io.Writer, topo *topology.Topology, kernel ipvsctl.Table, che
 					active, inactive = fmt.Sprint(d.Stats.ActiveConns), fmt.Sprint(d.Stats.InactiveConns)
 				}
 			}
-			health, since, lastErr := "unknown", "-", ""
-			if s.Check.Type == topology.CheckNone {
-				health = "not checked"
-			} else if c, ok := byKey[CheckKey(s.Name, rs.Name)]; ok {
-				health, lastErr = c.State, c.LastError
-				if !c.Since.IsZero() {
-					since = now.Sub(c.Since).Truncate(time.Second).String() + " ago"
-				}
+			health, since, lastErr := "not checked", "-", ""
+			if checks := s.ChecksOf(rs.Name); len(checks) > 0 {
+				health, since, lastErr = joinChecks(s, rs.Name, checks, byKey, now)
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rs.Name, ep, fwd, weight, active, inactive, health, since, lastErr)
 		}
@@ -83,4 +78,48 @@ func declares(topo *topology.Topology, s topology.Service, addr netip.Addr) bool
 		}
 	}
 	return false
+}
+
+// joinChecks sums up the checks of one real server: down if any is down
+// (naming it when there are several), up if all are up, unknown otherwise;
+// since the latest change that made it so.
+func joinChecks(s topology.Service, node string, checks []topology.Check, byKey map[string]CheckStatus, now time.Time) (health, since, lastErr string) {
+	var latest time.Time
+	var down *CheckStatus
+	downName := ""
+	up := 0
+	for _, c := range checks {
+		st, ok := byKey[CheckKey(s.Name, node, c.Name)]
+		if !ok {
+			return "unknown", "-", ""
+		}
+		if st.Since.After(latest) {
+			latest = st.Since
+		}
+		switch st.State {
+		case "up":
+			up++
+		case "down":
+			if down == nil || st.Since.After(down.Since) {
+				down, downName = &st, c.Name
+			}
+		}
+	}
+	at := latest
+	switch {
+	case down != nil:
+		health, at, lastErr = "down", down.Since, down.LastError
+		if len(checks) > 1 {
+			health, lastErr = "down ("+downName+")", downName+": "+lastErr
+		}
+	case up == len(checks):
+		health = "up"
+	default:
+		health = "unknown"
+	}
+	since = "-"
+	if !at.IsZero() {
+		since = now.Sub(at).Truncate(time.Second).String() + " ago"
+	}
+	return health, since, lastErr
 }

@@ -29,8 +29,8 @@ func TestWriteStatusJoinsKernelHealthAndDrift(t *testing.T) {
 	}
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	checks := []CheckStatus{
-		{Key: "amqp/rmq_node1", State: "up", Since: now.Add(-time.Hour)},
-		{Key: "amqp/rmq_node2", State: "down", Since: now.Add(-90 * time.Second), LastError: "connect 10.0.0.3:5672: connection refused"},
+		{Key: "amqp/rmq_node1/tcp", State: "up", Since: now.Add(-time.Hour)},
+		{Key: "amqp/rmq_node2/tcp", State: "down", Since: now.Add(-90 * time.Second), LastError: "connect 10.0.0.3:5672: connection refused"},
 	}
 	var out bytes.Buffer
 	if err := WriteStatus(&out, topo, table, checks, now); err != nil {

@@ -1,6 +1,7 @@
 package director
 
 import (
+	"fmt"
 	"net/netip"
 
 	"github.com/lvsdr/lvsdr/internal/netif"
@@ -14,6 +15,9 @@ type VIPBinder interface {
 	Unbind(iface string, vip netip.Addr) error
 	// Announce tells the segment, by gratuitous ARP, that the VIP is here.
 	Announce(iface string, vip netip.Addr) error
+	// ProbeSource returns the director's own IPv4 address on the interface,
+	// the VIP excepted: checks through the VIP are sent from it.
+	ProbeSource(iface string, vip netip.Addr) (netip.Addr, error)
 }
 
 // NetlinkVIP is the VIPBinder of the running host. The VIP goes on as a /32
@@ -35,4 +39,19 @@ func (NetlinkVIP) Announce(iface string, vip netip.Addr) error { return announce
 // Unbind removes the VIP.
 func (NetlinkVIP) Unbind(iface string, vip netip.Addr) error {
 	return netif.Netlink{}.Delete(vipOn(iface, vip))
+}
+
+// ProbeSource returns the first IPv4 address of the interface that is not
+// the VIP.
+func (NetlinkVIP) ProbeSource(iface string, vip netip.Addr) (netip.Addr, error) {
+	addrs, err := netif.Netlink{}.List()
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	for _, a := range addrs {
+		if a.Link == iface && a.Prefix.Addr().Is4() && a.Prefix.Addr() != vip {
+			return a.Prefix.Addr(), nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("%s has no IPv4 address but the VIP to send checks from", iface)
 }

@@ -56,12 +56,12 @@ func TestDesired(t *testing.T) {
 
 	got := Desired(topo, down("rmq_node1"), nil)
 	want := Table{
-		{Service: Service{Key: ServiceKey{topology.TCP, vip, 5672}, Scheduler: "wrr", Persistence: 50},
+		{Service: Service{Key: ServiceKey{Protocol: topology.TCP, Address: vip, Port: 5672}, Scheduler: "wrr", Persistence: 50},
 			Destinations: []Destination{
 				{Address: netip.MustParseAddr("10.0.0.3"), Port: 5672, Weight: 1, Forwarding: topology.DirectRouting},
 				{Address: netip.MustParseAddr("10.0.0.4"), Port: 5672, Weight: 3, Forwarding: topology.DirectRouting},
 			}},
-		{Service: Service{Key: ServiceKey{topology.TCP, vip, 15672}, Scheduler: "wrr", Persistence: 50},
+		{Service: Service{Key: ServiceKey{Protocol: topology.TCP, Address: vip, Port: 15672}, Scheduler: "wrr", Persistence: 50},
 			Destinations: []Destination{
 				{Address: netip.MustParseAddr("10.0.0.2"), Port: 15672, Weight: 0, Forwarding: topology.DirectRouting},
 				{Address: netip.MustParseAddr("10.0.0.4"), Port: 15672, Weight: 3, Forwarding: topology.DirectRouting},
@@ -73,8 +73,8 @@ func TestDesired(t *testing.T) {
 }
 
 func TestDiff(t *testing.T) {
-	mgmt := ServiceKey{topology.TCP, vip, 15672}
-	foreign := ServiceKey{topology.TCP, netip.MustParseAddr("10.9.9.9"), 80}
+	mgmt := ServiceKey{Protocol: topology.TCP, Address: vip, Port: 15672}
+	foreign := ServiceKey{Protocol: topology.TCP, Address: netip.MustParseAddr("10.9.9.9"), Port: 80}
 	full := Desired(reference(), AllHealthy, nil)
 
 	// withForeign is the full table plus a service someone else made.
@@ -217,7 +217,7 @@ func TestDiff(t *testing.T) {
 
 func TestReconcileConverges(t *testing.T) {
 	k := NewFakeKernel()
-	foreign := Service{Key: ServiceKey{topology.UDP, netip.MustParseAddr("10.9.9.9"), 53}, Scheduler: "rr"}
+	foreign := Service{Key: ServiceKey{Protocol: topology.UDP, Address: netip.MustParseAddr("10.9.9.9"), Port: 53}, Scheduler: "rr"}
 	if err := k.AddService(foreign); err != nil {
 		t.Fatal(err)
 	}
@@ -258,13 +258,13 @@ func TestApplyReportsEveryFailureAndSkipsDestinationsOfMissingService(t *testing
 	if strings.Count(err.Error(), "\n") != 0 {
 		t.Errorf("destinations of the missing service were tried: %q", err)
 	}
-	if dests, err := k.Destinations(ServiceKey{topology.TCP, vip, 15672}); err != nil || len(dests) != 3 {
+	if dests, err := k.Destinations(ServiceKey{Protocol: topology.TCP, Address: vip, Port: 15672}); err != nil || len(dests) != 3 {
 		t.Errorf("the other service was not applied: %v, %v", dests, err)
 	}
 }
 
 func TestOpString(t *testing.T) {
-	udp := ServiceKey{topology.UDP, vip, 53}
+	udp := ServiceKey{Protocol: topology.UDP, Address: vip, Port: 53}
 	tests := []struct {
 		op   Op
 		want string

@@ -123,9 +123,6 @@ func (n *Netlink) Services() ([]Service, error) {
 	}
 	out := make([]Service, 0, len(raw))
 	for _, s := range raw {
-		if s.FWMark != 0 {
-			continue // firewall-mark services have no address key; never ours yet
-		}
 		svc, err := fromKernelService(s)
 		if err != nil {
 			return nil, err
@@ -217,6 +214,14 @@ func schedulerError(s Service, err error) error {
 }
 
 func toKernelService(s Service) *ipvs.Service {
+	if s.Key.FWMark != 0 {
+		return &ipvs.Service{
+			FWMark:        s.Key.FWMark,
+			SchedName:     s.Scheduler,
+			Netmask:       fullNetmask,
+			AddressFamily: syscall.AF_INET,
+		}
+	}
 	ks := &ipvs.Service{
 		Address:       net.IP(s.Key.Address.AsSlice()),
 		Protocol:      protocolNumber(s.Key.Protocol),
@@ -237,14 +242,18 @@ func toKernelService(s Service) *ipvs.Service {
 }
 
 func fromKernelService(s *ipvs.Service) (Service, error) {
-	addr, ok := netip.AddrFromSlice(s.Address)
-	if !ok {
-		return Service{}, fmt.Errorf("IPVS service with an unreadable address %v", s.Address)
-	}
 	svc := Service{
-		Key:       ServiceKey{Protocol: protocolName(s.Protocol), Address: addr.Unmap(), Port: s.Port},
 		Scheduler: s.SchedName,
 		Stats:     fromKernelStats(s.Stats, 0, 0),
+	}
+	if s.FWMark != 0 {
+		svc.Key = ServiceKey{FWMark: s.FWMark}
+	} else {
+		addr, ok := netip.AddrFromSlice(s.Address)
+		if !ok {
+			return Service{}, fmt.Errorf("IPVS service with an unreadable address %v", s.Address)
+		}
+		svc.Key = ServiceKey{Protocol: protocolName(s.Protocol), Address: addr.Unmap(), Port: s.Port}
 	}
 	// The kernel adds the HASHED bit to every service it holds; only the
 	// persistent bit is ours to compare.

@@ -14,15 +14,21 @@ import (
 	"github.com/lvsdr/lvsdr/topology"
 )
 
-// ServiceKey identifies a virtual service in the kernel.
+// ServiceKey identifies a virtual service in the kernel: by protocol,
+// address and port, or by firewall mark alone.
 type ServiceKey struct {
 	Protocol topology.Protocol
 	Address  netip.Addr
 	Port     uint16
+	// FWMark, when set, is the whole key (ipvsadm -f).
+	FWMark uint32
 }
 
 // String formats the key as ipvsadm does: "-t 192.168.0.100:5672".
 func (k ServiceKey) String() string {
+	if k.FWMark != 0 {
+		return fmt.Sprintf("-f %d", k.FWMark)
+	}
 	flag := "-t"
 	if k.Protocol == topology.UDP {
 		flag = "-u"
@@ -30,8 +36,12 @@ func (k ServiceKey) String() string {
 	return fmt.Sprintf("%s %s", flag, netip.AddrPortFrom(k.Address, k.Port))
 }
 
-// Compare orders keys by address, port, then protocol.
+// Compare orders keys by firewall mark (none first), address, port, then
+// protocol.
 func (k ServiceKey) Compare(o ServiceKey) int {
+	if c := cmp.Compare(k.FWMark, o.FWMark); c != 0 {
+		return c
+	}
 	if c := k.Address.Compare(o.Address); c != 0 {
 		return c
 	}
@@ -131,13 +141,37 @@ func Key(t *topology.Topology, s topology.Service) ServiceKey {
 	return ServiceKey{Protocol: s.Protocol, Address: t.VIP, Port: s.Port}
 }
 
-// DeclaredKeys returns the kernel keys of every service a topology declares.
+// DeclaredKeys returns the kernel keys of every service a topology declares,
+// the firewall-mark services of its checks through the VIP included.
 func DeclaredKeys(t *topology.Topology) []ServiceKey {
-	keys := make([]ServiceKey, len(t.Services))
-	for i, s := range t.Services {
-		keys[i] = Key(t, s)
+	keys := make([]ServiceKey, 0, len(t.Services))
+	for _, s := range t.Services {
+		keys = append(keys, Key(t, s))
+	}
+	for _, vs := range checkServices(t) {
+		keys = append(keys, vs.Service.Key)
 	}
 	return keys
+}
+
+// checkServices returns one firewall-mark service per real server probed
+// through the VIP: the probe's packets carry the mark, so IPVS sends them
+// to that real server alone, by direct routing, whatever the port. The
+// real server is always in at weight 1 there: its check must reach it to
+// bring it back.
+func checkServices(t *topology.Topology) []VirtualServer {
+	var out []VirtualServer
+	for _, rs := range t.RealServers {
+		mark, ok := t.CheckMark(rs.Name)
+		if !ok {
+			continue
+		}
+		out = append(out, VirtualServer{
+			Service:      Service{Key: ServiceKey{FWMark: mark}, Scheduler: "rr"},
+			Destinations: []Destination{{Address: rs.Address, Weight: 1, Forwarding: topology.DirectRouting}},
+		})
+	}
+	return out
 }
 
 // Health tells whether a real server passes the checks of a service.
@@ -146,12 +180,31 @@ type Health func(service, realServer string) bool
 // AllHealthy is the Health of a one-shot apply: every real server in.
 func AllHealthy(string, string) bool { return true }
 
+// Serving counts the real servers of a service that take new clients:
+// healthy and not in maintenance.
+func Serving(t *topology.Topology, s topology.Service, healthy Health, maintenance map[string]bool) int {
+	n := 0
+	for _, name := range s.RealServers {
+		if healthy(s.Name, name) && !maintenance[name] {
+			n++
+		}
+	}
+	return n
+}
+
+// QuorumLost reports whether fewer real servers of s serve than its quorum.
+func QuorumLost(t *topology.Topology, s topology.Service, healthy Health, maintenance map[string]bool) bool {
+	return Serving(t, s, healthy, maintenance) < s.Quorum
+}
+
 // Desired computes the table that t wants given the check results and the
 // real servers in maintenance: a healthy real server has its configured
 // weight; a failed one is left out, or kept with weight 0 when its service
 // drains on failure; one in maintenance is kept with weight 0 in every
 // service, so its established connections live on while it gets no new
-// ones.
+// ones. A service below its quorum with a sorry server sends new clients
+// there alone: its remaining real servers stay at weight 0 (keepalived
+// deletes them, which would cut their clients).
 func Desired(t *topology.Topology, healthy Health, maintenance map[string]bool) Table {
 	byName := make(map[string]topology.RealServer, len(t.RealServers))
 	for _, rs := range t.RealServers {
@@ -164,11 +217,12 @@ func Desired(t *topology.Topology, healthy Health, maintenance map[string]bool) 
 			Scheduler:   s.Scheduler,
 			Persistence: uint32(s.PersistenceTimeout.Seconds()),
 		}}
-		vs.Destinations = make([]Destination, 0, len(s.RealServers))
+		vs.Destinations = make([]Destination, 0, len(s.RealServers)+1)
+		sorry := s.SorryServer != nil && QuorumLost(t, s, healthy, maintenance)
 		for _, name := range s.RealServers {
 			rs := byName[name]
 			weight := rs.Weight
-			if maintenance[rs.Name] {
+			if maintenance[rs.Name] || sorry {
 				weight = 0
 			}
 			if !healthy(s.Name, rs.Name) {
@@ -184,8 +238,14 @@ func Desired(t *topology.Topology, healthy Health, maintenance map[string]bool) 
 				Forwarding: s.Forwarding,
 			})
 		}
+		if sorry {
+			vs.Destinations = append(vs.Destinations, Destination{
+				Address: s.SorryServer.Address, Port: s.SorryServer.Port, Weight: 1, Forwarding: s.Forwarding,
+			})
+		}
 		table = append(table, vs)
 	}
+	table = append(table, checkServices(t)...)
 	table.sort()
 	return table
 }

@@ -111,10 +111,10 @@ func TestReference(t *testing.T) {
 			s.Forwarding != topology.DirectRouting || s.PersistenceTimeout != 50*time.Second || s.OnFailure != topology.Remove {
 			t.Errorf("service %d: %+v", i, s)
 		}
-		wantCheck := topology.Check{Type: topology.CheckTCP, Port: want.port, Interval: 6 * time.Second,
+		wantCheck := topology.Check{Name: "tcp", Type: topology.CheckTCP, Port: want.port, Interval: 6 * time.Second,
 			ConnectTimeout: 3 * time.Second, Retry: 3, DelayBeforeRetry: 3 * time.Second, Rise: 1}
-		if s.Check != wantCheck {
-			t.Errorf("%s check:\n got %+v\nwant %+v", s.Name, s.Check, wantCheck)
+		if s.Checks[0] != wantCheck {
+			t.Errorf("%s check:\n got %+v\nwant %+v", s.Name, s.Checks[0], wantCheck)
 		}
 		if len(s.RealServers) != 3 {
 			t.Errorf("%s runs on %v, want all three", s.Name, s.RealServers)
@@ -172,8 +172,8 @@ func TestConvert(t *testing.T) {
 				if s.Name != "tcp_80" || s.Forwarding != topology.NAT || s.OnFailure != topology.Drain || s.Scheduler != "rr" {
 					t.Errorf("service %+v", s)
 				}
-				if s.Check.Interval != 10*time.Second || s.Check.ConnectTimeout != 2*time.Second || s.Check.Retry != 1 || s.Check.DelayBeforeRetry != time.Second {
-					t.Errorf("check %+v", s.Check)
+				if s.Checks[0].Interval != 10*time.Second || s.Checks[0].ConnectTimeout != 2*time.Second || s.Checks[0].Retry != 1 || s.Checks[0].DelayBeforeRetry != time.Second {
+					t.Errorf("check %+v", s.Checks[0])
 				}
 				if topo.RealServers[0].Weight != 3 || topo.RealServer.Interface != "" {
 					t.Errorf("real server %+v, agent %+v", topo.RealServers[0], topo.RealServer)
@@ -202,7 +202,7 @@ func TestConvert(t *testing.T) {
 }
 `,
 			check: func(t *testing.T, topo *topology.Topology) {
-				c := topo.Services[0].Check
+				c := topo.Services[0].Checks[0]
 				if c.Type != topology.CheckHTTP || c.HTTP == nil {
 					t.Fatalf("check %+v", c)
 				}
@@ -235,7 +235,7 @@ func TestConvert(t *testing.T) {
 }
 `,
 			check: func(t *testing.T, topo *topology.Topology) {
-				h := topo.Services[0].Check.HTTP
+				h := topo.Services[0].Checks[0].HTTP
 				if h == nil || h.Scheme != "https" || !h.TLSInsecureSkipVerify || !slices.Contains(h.ExpectStatus, 204) || slices.Contains(h.ExpectStatus, 301) {
 					t.Errorf("http %+v", h)
 				}
@@ -257,8 +257,8 @@ func TestConvert(t *testing.T) {
 				if s.Scheduler != "wlc" || s.Forwarding != topology.NAT || s.PersistenceTimeout != 6*time.Minute {
 					t.Errorf("service %+v", s)
 				}
-				if s.Check.Interval != topology.DefaultInterval {
-					t.Errorf("interval %s, want lvsdr's default", s.Check.Interval)
+				if s.Checks[0].Interval != topology.DefaultInterval {
+					t.Errorf("interval %s, want lvsdr's default", s.Checks[0].Interval)
 				}
 			},
 			warnings: []string{"1|no lb_algo|wlc", "1|no lb_kind|nat", "1|no delay_loop|60s"},
@@ -279,7 +279,7 @@ func TestConvert(t *testing.T) {
 }
 `,
 			check: func(t *testing.T, topo *topology.Topology) {
-				c := topo.Services[0].Check
+				c := topo.Services[0].Checks[0]
 				if c.Interval != 7*time.Second || c.Retry != 4 || c.DelayBeforeRetry != 2*time.Second || c.ConnectTimeout != time.Second {
 					t.Errorf("check %+v", c)
 				}
@@ -300,7 +300,7 @@ func TestConvert(t *testing.T) {
 }
 `,
 			check: func(t *testing.T, topo *topology.Topology) {
-				if r := topo.Services[0].Check.Retry; r != 2 {
+				if r := topo.Services[0].Checks[0].Retry; r != 2 {
 					t.Errorf("retry %d, want the retry keyword's 2", r)
 				}
 			},
@@ -368,7 +368,7 @@ virtual_server 10.0.0.100 5671 {
 }
 `,
 			check: func(t *testing.T, topo *topology.Topology) {
-				if c := topo.Services[0].Check.ConnectTimeout; c != 3*time.Second {
+				if c := topo.Services[0].Checks[0].ConnectTimeout; c != 3*time.Second {
 					t.Errorf("connect_timeout %s, want the first server's 3s", c)
 				}
 			},
@@ -411,8 +411,8 @@ virtual_server 10.0.0.100 81 {
 }
 `,
 			check: func(t *testing.T, topo *topology.Topology) {
-				if c := topo.Services[0].Check.Type; c != topology.CheckNone {
-					t.Errorf("check type %s, want none: keepalived keeps unchecked servers in", c)
+				if c := topo.Services[0].Checks; len(c) != 0 {
+					t.Errorf("checks %+v, want none: keepalived keeps unchecked servers in", c)
 				}
 			},
 			absent: []string{"delay_loop"},
@@ -431,7 +431,7 @@ virtual_server 10.0.0.100 81 {
 }
 `,
 			check: func(t *testing.T, topo *topology.Topology) {
-				if c := topo.Services[0].Check; c.Type != topology.CheckTCP || c.Interval != 5*time.Second {
+				if c := topo.Services[0].Checks[0]; c.Type != topology.CheckTCP || c.Interval != 5*time.Second {
 					t.Errorf("check %+v, want a tcp check", c)
 				}
 			},
@@ -473,7 +473,7 @@ virtual_server fwmark 3 {
 				if topo.Director.Interface != "bond0" {
 					t.Errorf("director.interface %q, want vrrp's bond0", topo.Director.Interface)
 				}
-				if len(topo.Services) != 1 || topo.Services[0].Check.Port != 8081 {
+				if len(topo.Services) != 1 || topo.Services[0].Checks[0].Port != 8081 {
 					t.Errorf("services %+v", topo.Services)
 				}
 			},

@@ -24,6 +24,11 @@ const (
 	DefaultRise             = 1
 	DefaultWeight           = 1
 	DefaultScheduler        = "wrr"
+	DefaultQuorum           = 1
+	DefaultNotifyTimeout    = 10 * time.Second
+	// DefaultCheckMarkBase keeps the marks of the checks through the VIP
+	// clear of the low bits that kube-proxy and Cilium use.
+	DefaultCheckMarkBase = 0x4c560000
 )
 
 // fields maps the keys of one mapping to their decoders.
@@ -84,6 +89,18 @@ func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
 		return "", false
 	}
 	return n.Value, true
+}
+
+func (d *decoder) boolean(n *yaml.Node, path string, dst *bool) {
+	v, ok := d.scalar(n, path)
+	if !ok {
+		return
+	}
+	if n.Tag != "!!bool" {
+		d.problemf(n, "%s must be true or false, not %q", path, v)
+		return
+	}
+	*dst = v == "true" || v == "True" || v == "TRUE"
 }
 
 func (d *decoder) str(n *yaml.Node, path string, dst *string) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -84,6 +85,9 @@ func yamlErrorLine(err error) int {
 type decoder struct {
 	file     string
 	problems []Problem
+	// checkNodes keeps the check nodes of each service, by service name,
+	// for the real servers' check_overrides.
+	checkNodes map[string][]*yaml.Node
 }
 
 func (d *decoder) problemf(n *yaml.Node, format string, args ...any) {
@@ -99,5 +103,7 @@ func (d *decoder) err() error {
 		return nil
 	}
 	sort.SliceStable(d.problems, func(i, j int) bool { return d.problems[i].Line < d.problems[j].Line })
-	return &ValidationError{Problems: d.problems}
+	// An override laid over several checks finds its own mistake once per
+	// check.
+	return &ValidationError{Problems: slices.Compact(d.problems)}
 }

@@ -40,8 +40,8 @@ func TestParseValid(t *testing.T) {
 		t.Errorf("top level: %+v", topo)
 	}
 	amqp := topo.Services[0]
-	wantCheck := Check{Type: CheckTCP, Port: 5672, Interval: 5 * time.Second, ConnectTimeout: 3 * time.Second, Retry: 3, DelayBeforeRetry: 3 * time.Second, Rise: 2}
-	if amqp.Check != wantCheck || amqp.PersistenceTimeout != 50*time.Second || amqp.Scheduler != "wrr" || amqp.Forwarding != DirectRouting {
+	wantCheck := Check{Name: "tcp", Type: CheckTCP, Port: 5672, Interval: 5 * time.Second, ConnectTimeout: 3 * time.Second, Retry: 3, DelayBeforeRetry: 3 * time.Second, Rise: 2}
+	if amqp.Checks[0] != wantCheck || amqp.PersistenceTimeout != 50*time.Second || amqp.Scheduler != "wrr" || amqp.Forwarding != DirectRouting {
 		t.Errorf("amqp: %+v", amqp)
 	}
 	if got := topo.RealServers[1]; got.Weight != 2 || got.Address != netip.MustParseAddr("10.0.0.3") {
@@ -58,12 +58,12 @@ func TestDefaults(t *testing.T) {
 	want := Service{
 		Name: "management", Port: 15672, Protocol: TCP, Scheduler: "wrr", Forwarding: DirectRouting,
 		OnFailure: Remove, RealServers: []string{"n1", "n2"},
-		Check: Check{Type: CheckTCP, Port: 15672, Interval: 5 * time.Second, ConnectTimeout: 5 * time.Second,
-			Retry: 1, DelayBeforeRetry: time.Second, Rise: 1},
+		Checks: []Check{{Name: "tcp", Type: CheckTCP, Port: 15672, Interval: 5 * time.Second, ConnectTimeout: 5 * time.Second,
+			Retry: 1, DelayBeforeRetry: time.Second, Rise: 1}},
 	}
-	if mgmt.Check != want.Check || !slices.Equal(mgmt.RealServers, want.RealServers) || mgmt.Scheduler != want.Scheduler ||
+	if mgmt.Checks[0] != want.Checks[0] || !slices.Equal(mgmt.RealServers, want.RealServers) || mgmt.Scheduler != want.Scheduler ||
 		mgmt.Protocol != want.Protocol || mgmt.OnFailure != want.OnFailure || mgmt.PersistenceTimeout != 0 {
-		t.Errorf("defaults:\n got %+v\nwant %+v", mgmt, want)
+		t.Errorf("defaults:\n got %+v %+v\nwant %+v %+v", mgmt, mgmt.Checks, want, want.Checks)
 	}
 	if topo.Director.ResyncInterval != 30*time.Second || topo.Director.DrainTimeout != 10*time.Minute {
 		t.Errorf("director defaults: %+v", topo.Director)
@@ -72,8 +72,8 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if udp.Services[1].Check.Type != CheckNone {
-		t.Errorf("udp service check defaults to %q, want none", udp.Services[1].Check.Type)
+	if c := udp.Services[1].Checks; len(c) != 0 {
+		t.Errorf("udp service checks default to %+v, want none", c)
 	}
 }
 
@@ -86,8 +86,8 @@ func TestKeepalivedStyleSecondsAndSubset(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := topo.Services[0]
-	if s.Check.Interval != 6*time.Second || s.Check.ConnectTimeout != 3*time.Second || s.Check.DelayBeforeRetry != 2*time.Second ||
-		s.Check.Port != 5673 || s.PersistenceTimeout != 50*time.Second || s.OnFailure != Drain {
+	if s.Checks[0].Interval != 6*time.Second || s.Checks[0].ConnectTimeout != 3*time.Second || s.Checks[0].DelayBeforeRetry != 2*time.Second ||
+		s.Checks[0].Port != 5673 || s.PersistenceTimeout != 50*time.Second || s.OnFailure != Drain {
 		t.Errorf("service: %+v", s)
 	}
 	if got := topo.Members(s); len(got) != 1 || got[0].Name != "n2" {
@@ -195,7 +195,7 @@ func TestExampleIsTheReferenceDesign(t *testing.T) {
 	}
 	for i, port := range []uint16{5672, 15672} {
 		s := topo.Services[i]
-		c := s.Check
+		c := s.Checks[0]
 		if s.Port != port || s.Scheduler != "wrr" || s.Forwarding != DirectRouting || s.PersistenceTimeout != 50*time.Second ||
 			c.Type != CheckTCP || c.ConnectTimeout != 3*time.Second || c.Retry != 3 || c.DelayBeforeRetry != 3*time.Second || len(s.RealServers) != 3 {
 			t.Errorf("service %d: %+v", i, s)
@@ -206,7 +206,7 @@ func TestExampleIsTheReferenceDesign(t *testing.T) {
 			t.Errorf("real server %d: %+v", i, rs)
 		}
 	}
-	if got := topo.Services[0].Check.DetectionBound(); got != 26*time.Second {
+	if got := topo.Services[0].Checks[0].DetectionBound(); got != 26*time.Second {
 		t.Errorf("detection bound = %s, want 26s (5 + 4×3 + 3×3)", got)
 	}
 }
@@ -241,7 +241,7 @@ func TestHTTPAndAMQPChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := topo.Services[1].Check.HTTP
+	h := topo.Services[1].Checks[0].HTTP
 	if h == nil || h.Path != "/api/health/checks/port-listener/5672" || h.Scheme != "https" || !slices.Equal(h.ExpectStatus, []int{200, 204}) ||
 		h.Username != "monitor" || h.PasswordFile != password || !h.TLSInsecureSkipVerify || h.Headers["Host"] != "rmq" {
 		t.Errorf("http check: %+v", h)
@@ -250,7 +250,7 @@ func TestHTTPAndAMQPChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := topo.Services[1].Check.AMQP; a == nil || a.VHost != "/" || a.Username != "" || topo.Services[1].Check.Port != 5672 {
+	if a := topo.Services[1].Checks[0].AMQP; a == nil || a.VHost != "/" || a.Username != "" || topo.Services[1].Checks[0].Port != 5672 {
 		t.Errorf("amqp check: %+v", a)
 	}
 

@@ -11,7 +11,13 @@ import (
 
 // topology decodes the document and then checks what spans several keys.
 func (d *decoder) topology(root *yaml.Node) *Topology {
-	t := &Topology{File: d.file, Director: Director{ResyncInterval: DefaultResyncInterval, DrainTimeout: DefaultDrainTimeout}}
+	t := &Topology{File: d.file, Director: Director{
+		ResyncInterval: DefaultResyncInterval,
+		DrainTimeout:   DefaultDrainTimeout,
+		CheckMarkBase:  DefaultCheckMarkBase,
+	}}
+	d.checkNodes = map[string][]*yaml.Node{}
+	var overrideNodes []*yaml.Node
 	var servicesNode, serversNode *yaml.Node
 	var serviceNodes, serverNodes []*yaml.Node
 	seen := d.mapping(root, "the file", fields{
@@ -21,6 +27,12 @@ func (d *decoder) topology(root *yaml.Node) *Topology {
 				"interface":       func(v *yaml.Node) { d.iface(v, "director.interface", &t.Director.Interface) },
 				"resync_interval": func(v *yaml.Node) { d.positive(v, "director.resync_interval", &t.Director.ResyncInterval) },
 				"drain_timeout":   func(v *yaml.Node) { d.duration(v, "director.drain_timeout", &t.Director.DrainTimeout) },
+				"check_fwmark_base": func(v *yaml.Node) {
+					if b, ok := d.integer(v, "director.check_fwmark_base", 1, math.MaxUint32-65536); ok {
+						t.Director.CheckMarkBase = uint32(b)
+					}
+				},
+				"notify": func(v *yaml.Node) { t.Director.Notify = d.notify(v, "director.notify") },
 			})
 			if present["interface"] == nil && n.Kind == yaml.MappingNode {
 				d.problemf(n, "director.interface is required: the NIC that carries the VIP on the director")
@@ -37,7 +49,9 @@ func (d *decoder) topology(root *yaml.Node) *Topology {
 			serversNode = n
 			serverNodes = d.sequence(n, "real_servers")
 			for i, rn := range serverNodes {
-				t.RealServers = append(t.RealServers, d.realServer(rn, i))
+				rs, overrides := d.realServer(rn, i)
+				t.RealServers = append(t.RealServers, rs)
+				overrideNodes = append(overrideNodes, overrides)
 			}
 		},
 		"realserver": func(n *yaml.Node) {
@@ -61,6 +75,14 @@ func (d *decoder) topology(root *yaml.Node) *Topology {
 		d.problemf(serversNode, "real_servers lists no real server")
 	}
 	d.crossCheck(t, root, serviceNodes, serverNodes, seen["realserver"])
+	for i, n := range overrideNodes {
+		if n != nil {
+			d.overrides(t, t.RealServers[i], n, fmt.Sprintf("real_servers[%d] (%s).check_overrides", i, t.RealServers[i].Name), d.checkNodes)
+		}
+	}
+	for i := range t.Services {
+		d.quorum(&t.Services[i], serviceNodes[i], fmt.Sprintf("services[%d] (%s)", i, t.Services[i].Name), t)
+	}
 	return t
 }
 
@@ -83,12 +105,13 @@ func (d *decoder) service(n *yaml.Node, i int) Service {
 		Scheduler:  DefaultScheduler,
 		Forwarding: DirectRouting,
 		OnFailure:  Remove,
+		Quorum:     DefaultQuorum,
 	}
 	path := fmt.Sprintf("services[%d]", i)
 	if name := mappingValue(n, "name"); name != nil && name.Kind == yaml.ScalarNode {
 		path = fmt.Sprintf("services[%d] (%s)", i, name.Value)
 	}
-	var checkNode *yaml.Node
+	var checkNode, checksNode *yaml.Node
 	var subset []*yaml.Node
 	subsetGiven := false
 	present := d.mapping(n, path, fields{
@@ -122,7 +145,14 @@ func (d *decoder) service(n *yaml.Node, i int) Service {
 		"on_failure": func(v *yaml.Node) {
 			d.oneOf(v, path+".on_failure", []string{string(Remove), string(Drain)}, (*string)(&s.OnFailure))
 		},
-		"check":        func(v *yaml.Node) { checkNode = v },
+		"check":  func(v *yaml.Node) { checkNode = v },
+		"checks": func(v *yaml.Node) { checksNode = v },
+		"quorum": func(v *yaml.Node) {
+			if q, ok := d.integer(v, path+".quorum", 1, 1000000); ok {
+				s.Quorum = int(q)
+			}
+		},
+		"sorry_server": func(v *yaml.Node) { s.SorryServer = d.sorryServer(v, path+".sorry_server") },
 		"real_servers": func(v *yaml.Node) { subsetGiven = true; subset = d.sequence(v, path+".real_servers") },
 	})
 	if n.Kind != yaml.MappingNode {
@@ -133,7 +163,9 @@ func (d *decoder) service(n *yaml.Node, i int) Service {
 			d.problemf(n, "%s.%s is required", path, key)
 		}
 	}
-	s.Check = d.check(checkNode, path+".check", s)
+	var nodes []*yaml.Node
+	s.Checks, nodes = d.checks(checkNode, checksNode, path, s)
+	d.checkNodes[s.Name] = nodes
 	for _, rn := range subset {
 		var name string
 		d.name(rn, path+".real_servers[]", &name)
@@ -145,142 +177,10 @@ func (d *decoder) service(n *yaml.Node, i int) Service {
 	return s
 }
 
-// check decodes a service's check; n is nil when the service has none.
-func (d *decoder) check(n *yaml.Node, path string, s Service) Check {
-	c := Check{
-		Type:             CheckTCP,
-		Port:             s.Port,
-		Interval:         DefaultInterval,
-		ConnectTimeout:   DefaultConnectTimeout,
-		Retry:            DefaultRetry,
-		DelayBeforeRetry: DefaultDelayBeforeRetry,
-		Rise:             DefaultRise,
-	}
-	if s.Protocol == UDP {
-		// A TCP connect says nothing about a UDP port.
-		c.Type = CheckNone
-	}
-	if n == nil {
-		return c
-	}
-	var h HTTPCheck
-	var a AMQPCheck
-	// keysOf records which type-specific keys were given, to refuse them on
-	// another type.
-	typed := map[string]CheckType{}
-	only := func(t CheckType, key string, decode func(v *yaml.Node)) func(v *yaml.Node) {
-		return func(v *yaml.Node) { typed[key] = t; decode(v) }
-	}
-	var username, passwordFile string
-	var usernameNode, passwordNode *yaml.Node
-	present := d.mapping(n, path, fields{
-		"type": func(v *yaml.Node) {
-			d.oneOf(v, path+".type", []string{string(CheckTCP), string(CheckHTTP), string(CheckAMQP), string(CheckNone)}, (*string)(&c.Type))
-		},
-		"port": func(v *yaml.Node) {
-			if p, ok := d.integer(v, path+".port", 0, 65535); ok && p != 0 {
-				c.Port = uint16(p)
-			}
-		},
-		"interval":        func(v *yaml.Node) { d.positive(v, path+".interval", &c.Interval) },
-		"connect_timeout": func(v *yaml.Node) { d.positive(v, path+".connect_timeout", &c.ConnectTimeout) },
-		"retry": func(v *yaml.Node) {
-			if r, ok := d.integer(v, path+".retry", 0, 100); ok {
-				c.Retry = int(r)
-			}
-		},
-		"delay_before_retry": func(v *yaml.Node) { d.duration(v, path+".delay_before_retry", &c.DelayBeforeRetry) },
-		"rise": func(v *yaml.Node) {
-			if r, ok := d.integer(v, path+".rise", 1, 100); ok {
-				c.Rise = int(r)
-			}
-		},
-		"path": only(CheckHTTP, "path", func(v *yaml.Node) { d.httpPath(v, path+".path", &h.Path) }),
-		"scheme": only(CheckHTTP, "scheme", func(v *yaml.Node) {
-			d.oneOf(v, path+".scheme", []string{"http", "https"}, &h.Scheme)
-		}),
-		"expect_status": only(CheckHTTP, "expect_status", func(v *yaml.Node) {
-			for _, sn := range d.sequence(v, path+".expect_status") {
-				if code, ok := d.integer(sn, path+".expect_status[]", 100, 599); ok {
-					h.ExpectStatus = append(h.ExpectStatus, int(code))
-				}
-			}
-		}),
-		"body_contains": only(CheckHTTP, "body_contains", func(v *yaml.Node) { d.str(v, path+".body_contains", &h.BodyContains) }),
-		"headers": only(CheckHTTP, "headers", func(v *yaml.Node) {
-			if v.Kind != yaml.MappingNode {
-				d.problemf(v, "%s.headers must be a mapping of header names to values, not %s", path, describe(v))
-				return
-			}
-			h.Headers = map[string]string{}
-			for i := 0; i+1 < len(v.Content); i += 2 {
-				d.str(v.Content[i+1], path+".headers."+v.Content[i].Value, new(string))
-				h.Headers[v.Content[i].Value] = v.Content[i+1].Value
-			}
-		}),
-		"tls_insecure_skip_verify": only(CheckHTTP, "tls_insecure_skip_verify", func(v *yaml.Node) {
-			if b, ok := d.scalar(v, path+".tls_insecure_skip_verify"); ok {
-				if v.Tag != "!!bool" {
-					d.problemf(v, "%s.tls_insecure_skip_verify must be true or false, not %q", path, b)
-				}
-				h.TLSInsecureSkipVerify = b == "true"
-			}
-		}),
-		"tls_server_name": only(CheckHTTP, "tls_server_name", func(v *yaml.Node) { d.str(v, path+".tls_server_name", &h.TLSServerName) }),
-		"tls_ca_file": only(CheckHTTP, "tls_ca_file", func(v *yaml.Node) {
-			d.str(v, path+".tls_ca_file", &h.TLSCAFile)
-			d.readable(v, path+".tls_ca_file", h.TLSCAFile)
-		}),
-		"vhost": only(CheckAMQP, "vhost", func(v *yaml.Node) { d.str(v, path+".vhost", &a.VHost) }),
-		"username": func(v *yaml.Node) {
-			usernameNode = v
-			d.str(v, path+".username", &username)
-		},
-		"password_file": func(v *yaml.Node) {
-			passwordNode = v
-			d.str(v, path+".password_file", &passwordFile)
-			d.readable(v, path+".password_file", passwordFile)
-		},
-	})
-	for key, t := range typed {
-		if c.Type != t {
-			d.problemf(present[key], "%s.%s is a setting of %s checks, and this check is %s", path, key, t, c.Type)
-		}
-	}
-	if (usernameNode == nil) != (passwordNode == nil) {
-		at := usernameNode
-		if at == nil {
-			at = passwordNode
-		}
-		d.problemf(at, "%s: username and password_file go together", path)
-	}
-	if usernameNode != nil && c.Type != CheckHTTP && c.Type != CheckAMQP {
-		d.problemf(usernameNode, "%s.username is a setting of http and amqp checks, and this check is %s", path, c.Type)
-	}
-	switch c.Type {
-	case CheckHTTP:
-		if present["path"] == nil {
-			d.problemf(n, "%s.path is required for an http check, e.g. /api/health/checks/port-listener/5672", path)
-		}
-		if h.Scheme == "" {
-			h.Scheme = "http"
-		}
-		if len(h.ExpectStatus) == 0 {
-			h.ExpectStatus = []int{200}
-		}
-		h.Username, h.PasswordFile = username, passwordFile
-		c.HTTP = &h
-	case CheckAMQP:
-		if a.VHost == "" {
-			a.VHost = "/"
-		}
-		a.Username, a.PasswordFile = username, passwordFile
-		c.AMQP = &a
-	}
-	return c
-}
-
-func (d *decoder) realServer(n *yaml.Node, i int) RealServer {
+// realServer decodes a real server and returns its check_overrides node, to
+// be decoded once every service is known.
+func (d *decoder) realServer(n *yaml.Node, i int) (RealServer, *yaml.Node) {
+	var overrides *yaml.Node
 	rs := RealServer{Weight: DefaultWeight}
 	path := fmt.Sprintf("real_servers[%d]", i)
 	if name := mappingValue(n, "name"); name != nil && name.Kind == yaml.ScalarNode {
@@ -294,6 +194,7 @@ func (d *decoder) realServer(n *yaml.Node, i int) RealServer {
 				rs.Weight = uint16(w)
 			}
 		},
+		"check_overrides": func(v *yaml.Node) { overrides = v },
 	})
 	if n.Kind == yaml.MappingNode {
 		for _, key := range []string{"name", "address"} {
@@ -302,7 +203,7 @@ func (d *decoder) realServer(n *yaml.Node, i int) RealServer {
 			}
 		}
 	}
-	return rs
+	return rs, overrides
 }
 
 // crossCheck validates what spans several entries: uniqueness, subsets, the

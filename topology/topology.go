@@ -7,6 +7,7 @@ package topology
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -76,6 +77,20 @@ type Director struct {
 	// DrainTimeout bounds how long a real server removed from the file is
 	// kept at weight 0 for its connections to end before it is deleted.
 	DrainTimeout time.Duration
+	// CheckMarkBase is where the firewall marks of the checks through the
+	// VIP start: real server i is probed with mark CheckMarkBase+i+1.
+	CheckMarkBase uint32
+	// Notify is the hook run on every state change; nil for none.
+	Notify *Notify
+}
+
+// Notify is a command run, without a shell, on every check and quorum state
+// change, with what changed in its environment.
+type Notify struct {
+	// Command is the argv; Command[0] is an absolute path.
+	Command []string
+	// Timeout bounds one run; the hook is killed when it passes.
+	Timeout time.Duration
 }
 
 // RealServerHost holds the settings of the real-server agent.
@@ -93,16 +108,49 @@ type Service struct {
 	Forwarding         Forwarding
 	PersistenceTimeout time.Duration
 	OnFailure          OnFailure
-	Check              Check
+	// Checks must all pass for a real server to get clients; none means the
+	// service is not checked and every real server is in.
+	Checks []Check
+	// Overrides holds the checks of real servers that override some check
+	// settings for this service, by real server name.
+	Overrides map[string][]Check
+	// Quorum is how many real servers must be healthy; below it the sorry
+	// server, if any, takes new clients.
+	Quorum int
+	// SorryServer stands in when fewer than Quorum real servers are
+	// healthy; nil for none.
+	SorryServer *SorryServer
 	// RealServers names the real servers of this service, in file order;
 	// all of them unless the service lists a subset.
 	RealServers []string
 }
 
+// SorryServer is keepalived's sorry_server: where new clients go when the
+// service has lost its quorum.
+type SorryServer struct {
+	Address netip.Addr
+	Port    uint16
+}
+
+// ChecksOf returns the checks of one real server of the service: the
+// service's, or the real server's overrides of them.
+func (s Service) ChecksOf(realServer string) []Check {
+	if c, ok := s.Overrides[realServer]; ok {
+		return c
+	}
+	return s.Checks
+}
+
 // Check configures the health check of every real server of a service, with
 // keepalived's TCP_CHECK semantics plus rise.
 type Check struct {
+	// Name tells the checks of one service apart; it defaults to the type.
+	Name string
 	Type CheckType
+	// ThroughVIP probes the real server at the VIP, routed to it by IPVS,
+	// so that a node that would drop VIP traffic (its loopback VIP gone)
+	// fails the check (dr forwarding only).
+	ThroughVIP bool
 	// Port is the port probed; the service port unless set (connect_port).
 	Port uint16
 	// Interval is the time between two checks (keepalived's delay_loop).
@@ -167,6 +215,27 @@ func (c Check) DetectionBound() time.Duration {
 	}
 	attempts := time.Duration(c.Retry + 1)
 	return c.Interval + attempts*c.ConnectTimeout + time.Duration(c.Retry)*c.DelayBeforeRetry
+}
+
+// CheckMark returns the firewall mark that routes the checks through the
+// VIP to the real server named name, and false if no check of it goes
+// through the VIP.
+func (t *Topology) CheckMark(name string) (uint32, bool) {
+	for i, rs := range t.RealServers {
+		if rs.Name != name {
+			continue
+		}
+		for _, s := range t.Services {
+			if !slices.Contains(s.RealServers, name) {
+				continue
+			}
+			if slices.ContainsFunc(s.ChecksOf(name), func(c Check) bool { return c.ThroughVIP }) {
+				return t.Director.CheckMarkBase + uint32(i) + 1, true
+			}
+		}
+		return 0, false
+	}
+	return 0, false
 }
 
 // RealServerByName returns the real server named name.

@@ -1,0 +1,133 @@
+package director
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvsdr/lvsdr/ipvsctl"
+	"github.com/lvsdr/lvsdr/topology"
+)
+
+func TestCheckThroughTheVIPTakesOutANodeWithoutItsLoopbackVIP(t *testing.T) {
+	topo := reference()
+	topo.Director.Interface = "eth0"
+	topo.Director.CheckMarkBase = 100
+	topo.Services[0].Checks[0].ThroughVIP = true
+	h := newHarness(t, topo)
+	for i, rs := range topo.RealServers {
+		h.net.marks[101+uint32(i)] = rs.Address
+	}
+	h.start()
+	h.advanceUntil(10*time.Second, has(amqpNode2))
+	for _, line := range []string{"-f 101 -s rr", "  -r 10.0.0.3:0 -g -w 1", "-f 103 -s rr"} {
+		if !slices.Contains(h.table(), line) {
+			t.Errorf("table lacks %q:\n%s", line, strings.Join(h.table(), "\n"))
+		}
+	}
+	if got := h.sysctl.values["net.ipv4.conf.eth0.accept_local"]; got != "1" {
+		t.Errorf("accept_local on eth0 = %q, want 1: the answers come back from the VIP", got)
+	}
+
+	// node2 still answers on its own address, but not at the VIP.
+	h.net.mu.Lock()
+	h.net.vipMissing[netip.MustParseAddr("10.0.0.3")] = true
+	h.net.mu.Unlock()
+	took := h.advanceUntil(topo.Services[0].Checks[0].DetectionBound(), not(has(amqpNode2)))
+	t.Logf("out after %s", took)
+	if !slices.Contains(h.table(), "  -r 10.0.0.3:15672 -g -w 1") {
+		t.Error("node2 left management, whose check does not go through the VIP")
+	}
+	if !slices.Contains(h.table(), "-f 102 -s rr") {
+		t.Error("the check service of node2 went with it: its check could never bring it back")
+	}
+	h.net.mu.Lock()
+	delete(h.net.vipMissing, netip.MustParseAddr("10.0.0.3"))
+	h.net.mu.Unlock()
+	h.advanceUntil(3*topo.Services[0].Checks[0].Interval, has(amqpNode2))
+}
+
+func TestEveryCheckMustPass(t *testing.T) {
+	topo := reference()
+	amqp := &topo.Services[0]
+	amqp.Checks = append(amqp.Checks, topology.Check{Name: "management", Type: topology.CheckTCP, Port: 15672,
+		Interval: 5 * time.Second, ConnectTimeout: 3 * time.Second, Retry: 1, DelayBeforeRetry: time.Second, Rise: 2})
+	h := newHarness(t, topo)
+	h.controlSocket = filepath.Join(t.TempDir(), "director.sock")
+	h.start()
+	h.advanceUntil(10*time.Second, has(amqpNode2))
+
+	// The management listener of node2 fails: amqp's second check fails,
+	// so node2 leaves amqp although its port 5672 answers.
+	h.net.setDown(netip.MustParseAddrPort("10.0.0.3:15672"), true)
+	h.advanceUntil(10*time.Second, func(tab []string) bool {
+		return !slices.Contains(tab, amqpNode2) && !slices.Contains(tab, "  -r 10.0.0.3:15672 -g -w 1")
+	})
+	var out strings.Builder
+	kernel, err := ipvsctl.Read(h.kernel, ipvsctl.DeclaredKeys(topo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks, err := QueryChecks(h.controlSocket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteStatus(&out, topo, kernel, checks, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "down (management)") || !strings.Contains(out.String(), "management: connect 10.0.0.3:15672: connection refused") {
+		t.Errorf("status does not name the failing check:\n%s", out.String())
+	}
+}
+
+func TestQuorumPutsTheSorryServerInAndTheHookHearsOfIt(t *testing.T) {
+	dir := t.TempDir()
+	events := filepath.Join(dir, "events")
+	hook := filepath.Join(dir, "hook")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\necho \"$LVSDR_EVENT $LVSDR_SERVICE $LVSDR_NODE $LVSDR_CHECK $LVSDR_STATE\" >>"+events+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	topo := reference()
+	topo.Director.Notify = &topology.Notify{Command: []string{hook}, Timeout: 5 * time.Second}
+	amqp := &topo.Services[0]
+	amqp.Quorum = 2
+	amqp.SorryServer = &topology.SorryServer{Address: netip.MustParseAddr("10.0.0.9"), Port: 5672}
+	h := newHarness(t, topo)
+	h.start()
+	h.advanceUntil(10*time.Second, has(amqpNode2))
+	sorry := "  -r 10.0.0.9:5672 -g -w 1"
+	if slices.Contains(h.table(), sorry) {
+		t.Fatal("the sorry server is in while the quorum is met")
+	}
+	h.net.setDown(netip.MustParseAddrPort("10.0.0.2:5672"), true)
+	h.net.setDown(netip.MustParseAddrPort("10.0.0.3:5672"), true)
+	h.advanceUntil(10*time.Second, has(sorry))
+	if !slices.Contains(h.table(), "  -r 10.0.0.4:5672 -g -w 0") {
+		t.Errorf("the last healthy node must stay at weight 0 for its clients:\n%s", strings.Join(h.table(), "\n"))
+	}
+	h.net.setDown(netip.MustParseAddrPort("10.0.0.3:5672"), false)
+	h.advanceUntil(20*time.Second, func(tab []string) bool {
+		return !slices.Contains(tab, sorry) && slices.Contains(tab, amqpNode2) && slices.Contains(tab, "  -r 10.0.0.4:5672 -g -w 1")
+	})
+	h.stop() // closes the hook after its queue ran
+
+	got, err := os.ReadFile(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"check amqp rmq_node1 tcp down", "check amqp rmq_node2 tcp down",
+		"quorum amqp   lost", "check amqp rmq_node2 tcp up", "quorum amqp   regained",
+	} {
+		if !strings.Contains(string(got), want+"\n") {
+			t.Errorf("the hook did not hear %q; it heard:\n%s", want, got)
+		}
+	}
+	if strings.Index(string(got), "quorum amqp   lost") > strings.Index(string(got), "quorum amqp   regained") {
+		t.Errorf("events out of order:\n%s", got)
+	}
+}

@@ -1,0 +1,75 @@
+package director
+
+import (
+	"slices"
+
+	"github.com/lvsdr/lvsdr/healthcheck"
+	"github.com/lvsdr/lvsdr/ipvsctl"
+	"github.com/lvsdr/lvsdr/notify"
+	"github.com/lvsdr/lvsdr/topology"
+)
+
+// reportQuorum logs and notifies the services that lost or regained their
+// quorum since the last reconcile. A service is judged only once every
+// check of it has a result: at start every server is unknown, and that is
+// not a lost quorum.
+func (d *Director) reportQuorum(topo *topology.Topology, checks *healthcheck.Manager, health ipvsctl.Health) {
+	if d.quorum == nil {
+		d.quorum = map[string]bool{}
+	}
+	for _, s := range topo.Services {
+		if !allKnown(topo, s, checks) {
+			continue
+		}
+		lost := ipvsctl.QuorumLost(topo, s, health, d.drained)
+		was, judged := d.quorum[s.Name]
+		d.quorum[s.Name] = lost
+		if judged && was == lost || !judged && !lost {
+			continue
+		}
+		state, previous := "regained", "lost"
+		if lost {
+			state, previous = "lost", "regained"
+		}
+		attrs := []any{"service", s.Name, "serving", ipvsctl.Serving(topo, s, health, d.drained), "quorum", s.Quorum, "sorry_server", s.SorryServer != nil}
+		if lost {
+			d.Log.Warn("quorum lost", attrs...)
+		} else {
+			d.Log.Info("quorum regained", attrs...)
+		}
+		d.hook.Load().Send(notify.Event{Kind: "quorum", Service: s.Name, State: state, Previous: previous, At: d.Clock.Now()})
+	}
+}
+
+func allKnown(topo *topology.Topology, s topology.Service, checks *healthcheck.Manager) bool {
+	for _, name := range s.RealServers {
+		for _, c := range s.ChecksOf(name) {
+			if st, ok := checks.Status(CheckKey(s.Name, name, c.Name)); ok && st.State == healthcheck.Unknown {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// setHook starts the notify hook of topology to, replacing the one of from
+// if it changed. The old hook finishes its queue in the background.
+func (d *Director) setHook(from, to *topology.Topology) {
+	if from != nil && sameNotify(from.Director.Notify, to.Director.Notify) {
+		return
+	}
+	var next *notify.Hook
+	if n := to.Director.Notify; n != nil {
+		next = notify.Start(n.Command, n.Timeout, d.Log)
+	}
+	if old := d.hook.Swap(next); old != nil {
+		go old.Close()
+	}
+}
+
+func sameNotify(a, b *topology.Notify) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Timeout == b.Timeout && slices.Equal(a.Command, b.Command)
+}

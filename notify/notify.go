@@ -1,0 +1,156 @@
+// Package notify runs the operator's hook on state changes, as keepalived's
+// notify_up, notify_down and quorum_up/quorum_down scripts: the command is
+// exec'd with an argv (no shell), what changed is in its environment, each
+// run is bounded by a timeout, and the checks never wait for it.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Event is one state change.
+type Event struct {
+	// Kind is "check" (a check of a real server changed state) or "quorum"
+	// (a service lost or regained its quorum).
+	Kind    string
+	Service string
+	// Node is the real server, empty for a quorum event.
+	Node string
+	// Check names the check, empty for a quorum event.
+	Check string
+	// State is up, down or unknown for a check; lost or regained for a
+	// quorum.
+	State, Previous string
+	// Error is why a check failed, empty otherwise.
+	Error string
+	At    time.Time
+}
+
+// Env returns the event as the hook's environment variables.
+func (e Event) Env() []string {
+	return []string{
+		"LVSDR_EVENT=" + e.Kind,
+		"LVSDR_SERVICE=" + e.Service,
+		"LVSDR_NODE=" + e.Node,
+		"LVSDR_CHECK=" + e.Check,
+		"LVSDR_STATE=" + e.State,
+		"LVSDR_PREVIOUS_STATE=" + e.Previous,
+		"LVSDR_ERROR=" + e.Error,
+		"LVSDR_TIME=" + e.At.UTC().Format(time.RFC3339Nano),
+	}
+}
+
+// QueueLength bounds the events waiting for the hook; beyond it events are
+// dropped (and logged) rather than slowing the checks.
+const QueueLength = 1024
+
+// Hook runs a command once per event, one at a time and in order, so that a
+// node's down is never reported after its next up.
+type Hook struct {
+	command []string
+	timeout time.Duration
+	log     *slog.Logger
+	events  chan Event
+	done    chan struct{}
+	// mu guards closed: a check may report a change while a reload
+	// replaces the hook.
+	mu     sync.Mutex
+	closed bool
+}
+
+// Start returns a running hook; Close stops it.
+func Start(command []string, timeout time.Duration, log *slog.Logger) *Hook {
+	return start(command, timeout, log, QueueLength)
+}
+
+func start(command []string, timeout time.Duration, log *slog.Logger, queue int) *Hook {
+	h := &Hook{command: command, timeout: timeout, log: log, events: make(chan Event, queue), done: make(chan struct{})}
+	go h.loop()
+	return h
+}
+
+// Send queues an event and returns at once; when the queue is full the event
+// is dropped and logged.
+func (h *Hook) Send(e Event) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	select {
+	case h.events <- e:
+	default:
+		h.log.Warn("notify queue full, event dropped", "service", e.Service, "node", e.Node, "state", e.State)
+	}
+}
+
+// Close lets the queued events run, then stops.
+func (h *Hook) Close() {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	if !h.closed {
+		h.closed = true
+		close(h.events)
+	}
+	h.mu.Unlock()
+	<-h.done
+}
+
+func (h *Hook) loop() {
+	defer close(h.done)
+	for e := range h.events {
+		start := time.Now()
+		err := h.run(e)
+		attrs := []any{"service", e.Service, "node", e.Node, "state", e.State, "took", time.Since(start).Round(time.Millisecond)}
+		if err != nil {
+			h.log.Warn("notify hook failed", append(attrs, "error", err)...)
+			continue
+		}
+		h.log.Debug("notify hook ran", attrs...)
+	}
+}
+
+// ErrTimeout means the hook ran past its timeout and was killed.
+var ErrTimeout = errors.New("hook timed out and was killed")
+
+// run execs the hook for one event. The hook gets its own process group so
+// that a timeout kills whatever it started too.
+func (h *Hook) run(e Event) error {
+	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, h.command[0], h.command[1:]...)
+	cmd.Env = append(os.Environ(), e.Env()...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// A grandchild holding the output open must not keep us waiting.
+	cmd.WaitDelay = time.Second
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("%s after %s: %w", h.command[0], h.timeout, ErrTimeout)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w: %s", h.command[0], err, truncate(out))
+	}
+	return nil
+}
+
+func truncate(out []byte) string {
+	const max = 200
+	if len(out) > max {
+		return string(out[:max]) + "…"
+	}
+	return string(out)
+}
