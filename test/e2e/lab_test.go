@@ -45,6 +45,8 @@ type lab struct {
 	config string
 	// members, when set, lists the real servers of both services.
 	members []string
+	// checkExtra is added to the check settings of both services.
+	checkExtra string
 }
 
 // binary returns the path of a built lvsdr binary.
@@ -193,7 +195,7 @@ func (l *lab) stopProcess(name string, sig syscall.Signal) {
 // topology writes the lab's YAML: amqp and management on every node.
 func (l *lab) topology(weights [3]int, extra string) {
 	l.t.Helper()
-	check := "check: {type: tcp, interval: 1s, connect_timeout: 1s, retry: 1, delay_before_retry: 1s, rise: 2}"
+	check := "check: {type: tcp, interval: 1s, connect_timeout: 1s, retry: 1, delay_before_retry: 1s, rise: 2" + l.checkExtra + "}"
 	if l.members != nil {
 		check += ", real_servers: [" + strings.Join(l.members, ", ") + "]"
 	}
@@ -252,6 +254,9 @@ func (l *lab) table() map[string]map[string]string {
 		case len(f) >= 3 && (f[0] == "TCP" || f[0] == "UDP"):
 			svc = f[1]
 			out[svc] = map[string]string{}
+		case len(f) >= 3 && f[0] == "FWM":
+			svc = "fwmark " + f[1]
+			out[svc] = map[string]string{}
 		case svc != "" && destLine.MatchString(line):
 			m := destLine.FindStringSubmatch(line)
 			out[svc][m[1]+":"+m[2]] = m[3] + " " + m[4]
@@ -295,9 +300,16 @@ func allIn(weights [3]int) func(map[string]map[string]string) bool {
 // client namespace and returns the node each reached.
 func (l *lab) connect(port int, sources []string) map[string]string {
 	l.t.Helper()
+	return l.connectTo(fmt.Sprintf("%s:%d", vip, port), sources)
+}
+
+// connectTo opens one connection to target from each source address in the
+// client namespace and returns the node each reached.
+func (l *lab) connectTo(target string, sources []string) map[string]string {
+	l.t.Helper()
 	self, _ := os.Executable()
 	cmd := exec.Command("ip", "netns", "exec", l.ns["client"], self)
-	cmd.Env = append(os.Environ(), "LVSDR_E2E_ROLE=connect", fmt.Sprintf("LVSDR_E2E_TARGET=%s:%d", vip, port),
+	cmd.Env = append(os.Environ(), "LVSDR_E2E_ROLE=connect", "LVSDR_E2E_TARGET="+target,
 		"LVSDR_E2E_SOURCES="+strings.Join(sources, ","))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
