@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build demo lab test unit e2e rabbitmq vet bench bench-kernel clean
+.PHONY: build demo lab test unit e2e rabbitmq vet bench bench-checks bench-kernel clean
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/director ./cmd/realserver
@@ -39,11 +39,16 @@ rabbitmq:
 	test/rabbitmq/run.sh
 
 # Every test: formatting and vet, the unit tests, the checks against a real
-# RabbitMQ, then the end-to-end suite.
-test: vet unit rabbitmq e2e
+# RabbitMQ, the Debian package on a clean system, then the end-to-end suite.
+test: vet unit rabbitmq deb-test e2e
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./ipvsctl/
+
+# 10,000 TCP checks at a 1 s interval against loopback listeners, in a
+# network namespace of its own; CPU share and memory, with 1,000 as the peer.
+bench-checks:
+	test/bench/checks.sh
 
 # 1,000 services × 10 real servers into a real kernel (in the VM), with
 # director apply and with ipvsadm -R, in one run.
@@ -52,3 +57,14 @@ bench-kernel:
 
 clean:
 	rm -rf $(BIN)
+
+# The Debian package of both binaries, the units and the examples, in dist/
+# (deploy/deb/build.sh; VERSION=... overrides the version from git describe).
+.PHONY: deb deb-test
+deb:
+	GO=$(GO) deploy/deb/build.sh
+
+# Installs that package on a clean Debian bookworm chroot (debootstrap,
+# cached in /var/cache/lvsdr-deb), checks it, removes and purges it. Root.
+deb-test:
+	test/deb/run.sh
