@@ -148,3 +148,33 @@ func TestSeveralChecksProblems(t *testing.T) {
 		})
 	}
 }
+
+func TestMetricsAddress(t *testing.T) {
+	tests := []struct {
+		value string
+		want  netip.AddrPort
+		err   string
+	}{
+		{"", DefaultMetricsAddress, ""},
+		{"metrics_address: 0.0.0.0:9100", netip.MustParseAddrPort("0.0.0.0:9100"), ""},
+		{"metrics_address: off", netip.AddrPort{}, ""},
+		{"metrics_address: localhost:9100", netip.AddrPort{}, `t.yaml:4: director.metrics_address must be an IPv4 address and port such as 127.0.0.1:9967, or off, not "localhost:9100"`},
+		{"metrics_address: 127.0.0.1", netip.AddrPort{}, `director.metrics_address must be an IPv4 address and port`},
+	}
+	for _, tt := range tests {
+		doc := strings.Replace(several, "  notify: {command: [/bin/true, --flag]}\n", "  "+tt.value+"\n", 1)
+		topo, err := Parse("t.yaml", []byte(doc))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q: err %v, want %s", tt.value, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tt.value, err)
+		}
+		if topo.Director.MetricsAddress != tt.want {
+			t.Errorf("%q: address %v, want %v", tt.value, topo.Director.MetricsAddress, tt.want)
+		}
+	}
+}

@@ -26,10 +26,30 @@ const (
 	DefaultScheduler        = "wrr"
 	DefaultQuorum           = 1
 	DefaultNotifyTimeout    = 10 * time.Second
+	// MetricsOff turns the metrics endpoint off.
+	MetricsOff = "off"
 	// DefaultCheckMarkBase keeps the marks of the checks through the VIP
 	// clear of the low bits that kube-proxy and Cilium use.
 	DefaultCheckMarkBase = 0x4c560000
 )
+
+// DefaultMetricsAddress serves /metrics on loopback only: exposing it
+// further is the operator's choice.
+var DefaultMetricsAddress = netip.MustParseAddrPort("127.0.0.1:9967")
+
+// listenAddress decodes an IPv4 address and port to listen on, or "off".
+func (d *decoder) listenAddress(n *yaml.Node, path string) netip.AddrPort {
+	v, ok := d.scalar(n, path)
+	if !ok || v == MetricsOff {
+		return netip.AddrPort{}
+	}
+	ap, err := netip.ParseAddrPort(v)
+	if err != nil || !ap.Addr().Is4() || ap.Port() == 0 {
+		d.problemf(n, "%s must be an IPv4 address and port such as 127.0.0.1:9967, or off, not %q", path, v)
+		return netip.AddrPort{}
+	}
+	return ap
+}
 
 // fields maps the keys of one mapping to their decoders.
 type fields map[string]func(value *yaml.Node)

@@ -15,6 +15,7 @@ func (d *decoder) topology(root *yaml.Node) *Topology {
 		ResyncInterval: DefaultResyncInterval,
 		DrainTimeout:   DefaultDrainTimeout,
 		CheckMarkBase:  DefaultCheckMarkBase,
+		MetricsAddress: DefaultMetricsAddress,
 	}}
 	d.checkNodes = map[string][]*yaml.Node{}
 	var overrideNodes []*yaml.Node
@@ -33,6 +34,9 @@ func (d *decoder) topology(root *yaml.Node) *Topology {
 					}
 				},
 				"notify": func(v *yaml.Node) { t.Director.Notify = d.notify(v, "director.notify") },
+				"metrics_address": func(v *yaml.Node) {
+					t.Director.MetricsAddress = d.listenAddress(v, "director.metrics_address")
+				},
 			})
 			if present["interface"] == nil && n.Kind == yaml.MappingNode {
 				d.problemf(n, "director.interface is required: the NIC that carries the VIP on the director")

@@ -82,6 +82,9 @@ type Director struct {
 	CheckMarkBase uint32
 	// Notify is the hook run on every state change; nil for none.
 	Notify *Notify
+	// MetricsAddress is where /metrics and /healthz are served; the zero
+	// value when off.
+	MetricsAddress netip.AddrPort
 }
 
 // Notify is a command run, without a shell, on every check and quorum state
