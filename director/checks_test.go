@@ -76,7 +76,7 @@ func TestEveryCheckMustPass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteStatus(&out, topo, kernel, checks, h.clock.Now()); err != nil {
+	if err := WriteStatus(&out, BuildReport(topo, kernel, checks, nil, h.clock.Now())); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "down (management)") || !strings.Contains(out.String(), "management: connect 10.0.0.3:15672: connection refused") {

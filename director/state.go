@@ -31,6 +31,9 @@ type State struct {
 	Maintenance []string
 }
 
+// Drained returns the real servers in maintenance as a set.
+func (s State) Drained() map[string]bool { return s.maintenance() }
+
 // maintenance returns the drained real servers as a set.
 func (s State) maintenance() map[string]bool {
 	set := make(map[string]bool, len(s.Maintenance))

@@ -82,18 +82,19 @@ func (d Destination) Endpoint() netip.AddrPort { return netip.AddrPortFrom(d.Add
 
 // Stats are the kernel's counters for a service or destination.
 type Stats struct {
-	ActiveConns   int
-	InactiveConns int
-	Connections   uint64
-	PacketsIn     uint64
-	PacketsOut    uint64
-	BytesIn       uint64
-	BytesOut      uint64
-	CPS           uint64
-	PPSIn         uint64
-	PPSOut        uint64
-	BPSIn         uint64
-	BPSOut        uint64
+	ActiveConns   int    `json:"active_conns"`
+	InactiveConns int    `json:"inactive_conns"`
+	Connections   uint64 `json:"connections"`
+	PacketsIn     uint64 `json:"packets_in"`
+	PacketsOut    uint64 `json:"packets_out"`
+	BytesIn       uint64 `json:"bytes_in"`
+	BytesOut      uint64 `json:"bytes_out"`
+	// The rates are the kernel's estimates, per second.
+	CPS    uint64 `json:"conns_per_s"`
+	PPSIn  uint64 `json:"packets_in_per_s"`
+	PPSOut uint64 `json:"packets_out_per_s"`
+	BPSIn  uint64 `json:"bytes_in_per_s"`
+	BPSOut uint64 `json:"bytes_out_per_s"`
 }
 
 // VirtualServer is a service with its destinations, sorted by endpoint.

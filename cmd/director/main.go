@@ -191,8 +191,12 @@ func applyCommand(o *options) *cobra.Command {
 }
 
 func statusCommand(o *options) *cobra.Command {
-	return o.kernelCommand("status", "Show the declared services as the kernel has them, with health from the running director",
+	var format string
+	cmd := o.kernelCommand("status", "Show the declared services as the kernel has them (weights, connections, rates), with health from the running director and drift from the file",
 		func(cmd *cobra.Command, topo *topology.Topology, kernel *ipvsctl.Netlink) error {
+			if format != "table" && format != "json" {
+				return fmt.Errorf("-o %s: want table or json", format)
+			}
 			table, err := ipvsctl.Read(kernel, ipvsctl.DeclaredKeys(topo))
 			if err != nil {
 				return err
@@ -201,8 +205,18 @@ func statusCommand(o *options) *cobra.Command {
 			if err != nil && !errors.Is(err, director.ErrNoDirector) {
 				return err
 			}
-			return director.WriteStatus(cmd.OutOrStdout(), topo, table, checks, time.Now())
+			state, err := o.state().Load()
+			if err != nil {
+				return err
+			}
+			report := director.BuildReport(topo, table, checks, state.Drained(), time.Now())
+			if format == "json" {
+				return director.WriteStatusJSON(cmd.OutOrStdout(), report)
+			}
+			return director.WriteStatus(cmd.OutOrStdout(), report)
 		})
+	cmd.Flags().StringVarP(&format, "output", "o", "table", "table or json")
+	return cmd
 }
 
 func maintenanceCommand(o *options, verb string, on bool, short string) *cobra.Command {

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lvsdr/lvsdr/director"
 )
 
 // needIPVS skips a test on a kernel without IPVS: those run in the VM.
@@ -97,12 +100,27 @@ func TestFailedListenerLeavesWithinTheBoundAndReturnsAfterRise(t *testing.T) {
 	t.Logf("director status:\n%s", status)
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`rs2\s+` + regexp.QuoteMeta(rs2amqp) + `\s+-\s+absent.*down\s+\S+ ago\s+tcp check: .*refused`),
-		regexp.MustCompile(`rs1\s+` + regexp.QuoteMeta(subnet+".11:5672") + `\s+dr\s+1\s+\d+\s+\d+\s+up`),
-		regexp.MustCompile(`rs2\s+` + regexp.QuoteMeta(subnet+".12:15672") + `\s+dr\s+1\s+\d+\s+\d+\s+up`),
+		regexp.MustCompile(`rs1\s+` + regexp.QuoteMeta(subnet+".11:5672") + `\s+dr\s+1\s+\d+\s+\d+\s+\d+\s+\d+\s+up`),
+		regexp.MustCompile(`rs2\s+` + regexp.QuoteMeta(subnet+".12:15672") + `\s+dr\s+1\s+\d+\s+\d+\s+\d+\s+\d+\s+up`),
 	} {
 		if !want.MatchString(status) {
 			t.Errorf("director status does not match %s", want)
 		}
+	}
+	var report director.Report
+	if err := json.Unmarshal([]byte(l.stdout("director", append(l.directorArgs("status"), "-o", "json")...)), &report); err != nil {
+		t.Fatalf("director status -o json: %v", err)
+	}
+	byName := map[string]director.ServerReport{}
+	for _, rs := range report.Services[0].RealServers {
+		byName[rs.Name] = rs
+	}
+	if !report.DirectorRunning || report.Services[0].Name != "amqp" || byName["rs2"].Health != "down" || byName["rs2"].InKernel ||
+		!strings.Contains(byName["rs2"].LastError, "refused") || byName["rs1"].Health != "up" || byName["rs1"].Stats == nil || byName["rs1"].Weight != 1 {
+		t.Errorf("director status -o json: %+v", report.Services[0])
+	}
+	if len(report.Services[0].Drift) != 0 {
+		t.Errorf("drift on a table the director keeps: %v", report.Services[0].Drift)
 	}
 	if n := count(l.connect(5672, sources(100, 160))); n["rs2"] != 0 || n["rs1"]+n["rs3"] != 60 {
 		t.Errorf("after rs2 left: clients reached %v, want all 60 on rs1 and rs3", n)

@@ -139,6 +139,20 @@ func (l *lab) exec(host string, args ...string) string {
 	return run(l.t, "ip", append([]string{"netns", "exec", l.ns[host]}, args...)...)
 }
 
+// stdout runs a command in a host's namespace and returns its standard
+// output alone, for output a test parses.
+func (l *lab) stdout(host string, args ...string) string {
+	l.t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", l.ns[host]}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		l.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out)
+}
+
 // start runs a long-lived process in a host's namespace, its output going
 // to a log file of the lab.
 func (l *lab) start(name, host string, env []string, args ...string) *proc {

@@ -1,0 +1,191 @@
+package director
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/lvsdr/lvsdr/ipvsctl"
+	"github.com/lvsdr/lvsdr/topology"
+)
+
+// Report is what `director status` shows: every declared service as the
+// kernel has it, joined with the health the running director knows and
+// with what differs from the file. It is rendered as a table or as JSON.
+type Report struct {
+	Time time.Time `json:"time"`
+	VIP  string    `json:"vip"`
+	// DirectorRunning is false when no director answered: health is then
+	// unknown.
+	DirectorRunning bool            `json:"director_running"`
+	Services        []ServiceReport `json:"services"`
+}
+
+// ServiceReport is one virtual service.
+type ServiceReport struct {
+	Name     string `json:"name"`
+	Protocol string `json:"protocol"`
+	Address  string `json:"address"`
+	InKernel bool   `json:"in_kernel"`
+	// Scheduler and Persistence are the kernel's; the file's differ only
+	// when Drift says so.
+	Scheduler   string          `json:"scheduler,omitempty"`
+	Persistence uint32          `json:"persistence_s,omitempty"`
+	Stats       *ipvsctl.Stats  `json:"stats,omitempty"`
+	// Drift lists, in ipvsadm syntax, the operations that would bring the
+	// kernel to what the file, the checks and maintenance want: what a
+	// resync of the running director, or `director apply` when none runs,
+	// would do.
+	Drift       []string        `json:"drift,omitempty"`
+	RealServers []ServerReport  `json:"real_servers"`
+	Foreign     []ForeignServer `json:"not_in_file,omitempty"`
+}
+
+// ServerReport is one real server of a service.
+type ServerReport struct {
+	Name     string `json:"name"`
+	Address  string `json:"address"`
+	InKernel bool   `json:"in_kernel"`
+	// Forwarding and Weight are the kernel's; FileWeight is the file's.
+	Forwarding string         `json:"forwarding,omitempty"`
+	Weight     uint16         `json:"weight"`
+	FileWeight uint16         `json:"file_weight"`
+	Stats      *ipvsctl.Stats `json:"stats,omitempty"`
+	// Maintenance is set by `director drain`.
+	Maintenance bool `json:"maintenance"`
+	// Health sums up the checks: up, down, unknown or not checked.
+	Health    string        `json:"health"`
+	Since     time.Time     `json:"since,omitzero"`
+	LastError string        `json:"last_error,omitempty"`
+	Checks    []CheckStatus `json:"checks,omitempty"`
+}
+
+// ForeignServer is a destination the kernel has in a declared service but
+// the file does not list: a server on its way out, or one added by hand.
+type ForeignServer struct {
+	Address    string `json:"address"`
+	Forwarding string `json:"forwarding"`
+	Weight     uint16 `json:"weight"`
+}
+
+// BuildReport joins the topology, the kernel's table, the check states of
+// the running director (nil when none runs) and the real servers in
+// maintenance.
+func BuildReport(topo *topology.Topology, kernel ipvsctl.Table, checks []CheckStatus, maintenance map[string]bool, now time.Time) Report {
+	byKey := make(map[string]CheckStatus, len(checks))
+	for _, c := range checks {
+		byKey[c.Key] = c
+	}
+	r := Report{Time: now, VIP: topo.VIP.String(), DirectorRunning: checks != nil}
+	health := ipvsctl.AllHealthy
+	if checks != nil {
+		health = reportedHealth(topo, byKey)
+	}
+	drift := ipvsctl.Diff(ipvsctl.Desired(topo, health, maintenance), kernel, nil)
+	for _, s := range topo.Services {
+		key := ipvsctl.Key(topo, s)
+		vs, inKernel := kernel.Find(key)
+		sr := ServiceReport{Name: s.Name, Protocol: string(s.Protocol), Address: netip.AddrPortFrom(key.Address, key.Port).String(), InKernel: inKernel}
+		if inKernel {
+			sr.Scheduler, sr.Persistence, sr.Stats = vs.Service.Scheduler, vs.Service.Persistence, vs.Service.Stats
+		}
+		for _, op := range drift {
+			if op.Service.Key == key {
+				sr.Drift = append(sr.Drift, op.String())
+			}
+		}
+		for _, rs := range topo.Members(s) {
+			sr.RealServers = append(sr.RealServers, serverReport(s, rs, vs, byKey, maintenance[rs.Name], checks != nil))
+		}
+		for _, d := range vs.Destinations {
+			if !slices.ContainsFunc(topo.Members(s), func(rs topology.RealServer) bool { return rs.Address == d.Address }) &&
+				(s.SorryServer == nil || s.SorryServer.Address != d.Address) {
+				sr.Foreign = append(sr.Foreign, ForeignServer{Address: d.Endpoint().String(), Forwarding: string(d.Forwarding), Weight: d.Weight})
+			}
+		}
+		r.Services = append(r.Services, sr)
+	}
+	return r
+}
+
+// reportedHealth is the director's view of health rebuilt from its check
+// states: a real server passes when every check of it is up.
+func reportedHealth(topo *topology.Topology, byKey map[string]CheckStatus) ipvsctl.Health {
+	return func(service, realServer string) bool {
+		s, _ := topo.ServiceByName(service)
+		// A check the director does not report (its topology is older
+		// than the file) is no evidence against the server.
+		for _, c := range s.ChecksOf(realServer) {
+			if st, ok := byKey[CheckKey(service, realServer, c.Name)]; ok && st.State != "up" {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func serverReport(s topology.Service, rs topology.RealServer, vs ipvsctl.VirtualServer, byKey map[string]CheckStatus, drained, running bool) ServerReport {
+	ep := netip.AddrPortFrom(rs.Address, s.Port)
+	r := ServerReport{Name: rs.Name, Address: ep.String(), FileWeight: rs.Weight, Maintenance: drained, Health: "not checked"}
+	for _, d := range vs.Destinations {
+		if d.Endpoint() == ep {
+			r.InKernel, r.Forwarding, r.Weight, r.Stats = true, string(d.Forwarding), d.Weight, d.Stats
+		}
+	}
+	checks := s.ChecksOf(rs.Name)
+	if len(checks) > 0 {
+		r.Health = "unknown"
+		if running {
+			for _, c := range checks {
+				if st, ok := byKey[CheckKey(s.Name, rs.Name, c.Name)]; ok {
+					r.Checks = append(r.Checks, st)
+				}
+			}
+			r.Health, r.Since, r.LastError = joinChecks(checks, r.Checks)
+		}
+	}
+	return r
+}
+
+// joinChecks sums up the checks of one real server: down if any is down
+// (naming it when there are several), up if all are up, unknown otherwise;
+// since the latest change that made it so.
+func joinChecks(checks []topology.Check, states []CheckStatus) (health string, since time.Time, lastErr string) {
+	if len(states) < len(checks) {
+		return "unknown", time.Time{}, ""
+	}
+	var down *CheckStatus
+	up := 0
+	for i := range states {
+		st := &states[i]
+		if st.Since.After(since) {
+			since = st.Since
+		}
+		switch st.State {
+		case "up":
+			up++
+		case "down":
+			if down == nil || st.Since.After(down.Since) {
+				down = st
+			}
+		}
+	}
+	switch {
+	case down != nil:
+		health, since, lastErr = "down", down.Since, down.LastError
+		if len(checks) > 1 {
+			name := checkName(down.Key)
+			health, lastErr = "down ("+name+")", name+": "+lastErr
+		}
+	case up == len(checks):
+		health = "up"
+	default:
+		health = "unknown"
+	}
+	return health, since, lastErr
+}
+
+func checkName(key string) string {
+	_, _, check := splitCheckKey(key)
+	return check
+}
