@@ -41,6 +41,10 @@ type Transition struct {
 type Manager struct {
 	clock  clock.Clock
 	notify func(Transition)
+	// onProbe, when set, is told of every probe; loops copy it when they
+	// start. It lives here rather than on Target because Update compares
+	// targets with reflect.DeepEqual, and a func is never equal to itself.
+	onProbe ProbeObserver
 
 	mu     sync.Mutex
 	loops  map[string]*loop
@@ -49,15 +53,29 @@ type Manager struct {
 }
 
 type loop struct {
-	target Target
-	ctx    context.Context
-	cancel context.CancelFunc
+	target  Target
+	onProbe ProbeObserver
+	ctx     context.Context
+	cancel  context.CancelFunc
 }
+
+// ProbeObserver is told of each probe of a target, retries included: how
+// long it took and its error, nil for a pass. It is called from the
+// checking goroutine and must not block for long.
+type ProbeObserver func(key string, latency time.Duration, err error)
 
 // NewManager returns a manager with no targets. notify is called, from the
 // checking goroutine, on every state change; it must not block for long.
 func NewManager(clk clock.Clock, notify func(Transition)) *Manager {
 	return &Manager{clock: clk, notify: notify, loops: map[string]*loop{}, status: map[string]*Status{}}
+}
+
+// OnProbe makes f the observer of every probe. Call it before Update: a loop
+// takes the observer in force when it starts.
+func (m *Manager) OnProbe(f ProbeObserver) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.onProbe = f
 }
 
 // Update makes targets the set being checked. A target whose key was already
@@ -97,7 +115,7 @@ func (m *Manager) Update(targets []Target) {
 // start runs a loop for t whose first check comes after delay. m.mu is held.
 func (m *Manager) start(t Target, delay time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &loop{target: t, ctx: ctx, cancel: cancel}
+	l := &loop{target: t, onProbe: m.onProbe, ctx: ctx, cancel: cancel}
 	m.loops[t.Key] = l
 	m.wg.Add(1)
 	go func() {
@@ -159,6 +177,10 @@ func (m *Manager) check(l *loop) (err error, latency time.Duration) {
 		err = t.Prober.Probe(ctx)
 		latency = time.Since(start)
 		cancel()
+		// A probe cut short by a stopped or replaced loop measured nothing.
+		if l.onProbe != nil && l.ctx.Err() == nil {
+			l.onProbe(t.Key, latency, err)
+		}
 		if err == nil || attempt >= t.Retry || !m.sleep(l.ctx, t.DelayBeforeRetry) {
 			return err, latency
 		}

@@ -93,15 +93,25 @@ func rootCommand() *cobra.Command {
 }
 
 func runCommand(o *options) *cobra.Command {
-	var logFormat string
+	var logFormat, logLevel string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the director: bind the VIP, program IPVS, check real servers; SIGHUP reloads, SIGTERM leaves the table in place",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var handler slog.Handler = slog.NewTextHandler(os.Stderr, nil)
-			if logFormat == "json" {
-				handler = slog.NewJSONHandler(os.Stderr, nil)
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %s: want debug, info, warn or error", logLevel)
+			}
+			opts := &slog.HandlerOptions{Level: level}
+			var handler slog.Handler
+			switch logFormat {
+			case "text":
+				handler = slog.NewTextHandler(os.Stderr, opts)
+			case "json":
+				handler = slog.NewJSONHandler(os.Stderr, opts)
+			default:
+				return fmt.Errorf("--log-format %s: want text or json", logFormat)
 			}
 			kernel, err := ipvsctl.Open(o.callTimeout)
 			if err != nil {
@@ -132,6 +142,7 @@ func runCommand(o *options) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text or json")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
 
