@@ -126,11 +126,34 @@ type service struct {
 	scheduler   string
 	forwarding  string
 	persistence opt[int]
+	quorum      opt[int]
+	sorry       *sorryServer
 	onFailure   topology.OnFailure
 	members     []*realServer
 	check       *check
 	// checkedBy is the line of the checker the service check comes from.
 	checkedBy int
+}
+
+type sorryServer struct {
+	addr netip.Addr
+	port int
+}
+
+// sorryServer reads keepalived's `sorry_server IP PORT`.
+func (c *converter) sorryServer(k *Node, s *service) {
+	if len(k.Args) < 2 {
+		c.warnf(k.Line, "sorry_server needs an address and a port: not carried")
+		return
+	}
+	c.extraArgs(k, 2)
+	addr, err := netip.ParseAddr(k.Args[0])
+	port, perr := strconv.Atoi(k.Args[1])
+	if err != nil || perr != nil || port < 1 || port > 65535 {
+		c.warnf(k.Line, "sorry_server %s %s is not an address and a port: not carried", k.Args[0], k.Args[1])
+		return
+	}
+	s.sorry = &sorryServer{addr: addr.Unmap(), port: port}
 }
 
 type realServer struct {
@@ -377,8 +400,14 @@ func (c *converter) inheritable(n *Node, in *inherited) bool {
 	return true
 }
 
-// quorumKeywords are what the lvsdr schema is about to gain.
-var quorumKeywords = []string{"quorum", "quorum_up", "quorum_down", "hysteresis", "sorry_server", "sorry_server_inhibit", "sorry_server_lvs_method"}
+// quorumExtras are keepalived's quorum settings lvsdr has no key for.
+var quorumExtras = map[string]string{
+	"quorum_up":               "director.notify runs one hook on every change, with LVSDR_EVENT=quorum and LVSDR_STATE=regained",
+	"quorum_down":             "director.notify runs one hook on every change, with LVSDR_EVENT=quorum and LVSDR_STATE=lost",
+	"hysteresis":              "lvsdr has no quorum hysteresis",
+	"sorry_server_inhibit":    "lvsdr's sorry server is added and deleted, never inhibited",
+	"sorry_server_lvs_method": "lvsdr's sorry server uses the service's forwarding",
+}
 
 // unsupportedCheckers are keepalived checkers lvsdr has no probe for.
 var unsupportedCheckers = []string{"MISC_CHECK", "SMTP_CHECK", "DNS_CHECK", "UDP_CHECK", "PING_CHECK", "FILE_CHECK", "BFD_CHECK"}
@@ -452,8 +481,15 @@ func (c *converter) virtualServer(n *Node) error {
 			s.onFailure = topology.Drain
 		case k.Keyword == "real_server":
 			rsNodes = append(rsNodes, k)
-		case slices.Contains(quorumKeywords, k.Keyword):
-			c.warnf(k.Line, "%s not carried yet: lvsdr's schema has no quorum or sorry_server settings yet; add them by hand once it does", k.Keyword)
+		case k.Keyword == "quorum":
+			if v, ok := c.integer(k, 1, 1000000); ok {
+				s.quorum = some(v)
+				c.warnf(k.Line, "quorum %d carried as a count of healthy real servers: keepalived's quorum sums their weights", v)
+			}
+		case k.Keyword == "sorry_server":
+			c.sorryServer(k, s)
+		case quorumExtras[k.Keyword] != "":
+			c.warnf(k.Line, "%s not carried: %s", k.Keyword, quorumExtras[k.Keyword])
 		default:
 			c.notCarried(k, "virtual_server")
 		}

@@ -182,6 +182,39 @@ func TestConvert(t *testing.T) {
 			absent: []string{"realserver.interface"},
 		},
 		{
+			name: "quorum and sorry server",
+			conf: `virtual_server 10.0.0.100 5672 {
+  lb_algo wrr
+  lb_kind DR
+  quorum 2
+  quorum_down /usr/local/bin/page-someone
+  hysteresis 1
+  sorry_server 10.0.0.9 5672
+  real_server 10.0.0.2 5672 {
+    TCP_CHECK {
+      connect_timeout 3
+    }
+  }
+  real_server 10.0.0.3 5672 {
+    TCP_CHECK {
+      connect_timeout 3
+    }
+  }
+}
+`,
+			check: func(t *testing.T, topo *topology.Topology) {
+				s := topo.Services[0]
+				if s.Quorum != 2 || s.SorryServer == nil || s.SorryServer.Address != netip.MustParseAddr("10.0.0.9") || s.SorryServer.Port != 5672 {
+					t.Errorf("quorum %d, sorry server %+v", s.Quorum, s.SorryServer)
+				}
+			},
+			warnings: []string{
+				"4|quorum 2 carried as a count of healthy real servers",
+				"5|quorum_down not carried|director.notify",
+				"6|hysteresis not carried",
+			},
+		},
+		{
 			name: "HTTP_GET with path, status codes and virtualhost",
 			conf: `virtual_server 10.0.0.100 15672 {
   delay_loop 5
@@ -454,7 +487,7 @@ virtual_server 10.0.0.100 80 {
   delay_loop 5
   lb_algo wrr
   lb_kind DR
-  quorum 2
+  quorum 1
   sorry_server 10.0.0.9 80
   ha_suspend
   real_server 10.0.0.3 8080 {
@@ -480,7 +513,7 @@ virtual_server fwmark 3 {
 			warnings: []string{
 				"1|global_defs block skipped",
 				"4|vrrp_instance VI_1 skipped|bond0 is carried as director.interface|10.0.0.100/24",
-				"16|quorum not carried yet", "17|sorry_server not carried yet",
+				"16|quorum 1 carried as a count",
 				"18|ha_suspend in virtual_server not carried",
 				"19|port 8080 not carried",
 				"20|notify_up not carried", "21|notify_down not carried",

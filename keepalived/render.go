@@ -120,6 +120,12 @@ func (c *converter) servicesNode() *yaml.Node {
 			pairs = append(pairs, "persistence_timeout", fmt.Sprintf("%ds", s.persistence.v))
 		}
 		pairs = append(pairs, "on_failure", string(s.onFailure))
+		if s.quorum.set {
+			pairs = append(pairs, "quorum", s.quorum.v)
+		}
+		if s.sorry != nil {
+			pairs = append(pairs, "sorry_server", mapNode(true, "address", s.sorry.addr.String(), "port", s.sorry.port))
+		}
 		// No list means every real server: also what a virtual_server
 		// without real_server blocks becomes, as lvsdr has no empty service.
 		if len(s.members) > 0 && len(s.members) < len(c.servers) {
