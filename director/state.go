@@ -44,9 +44,11 @@ func (s State) maintenance() map[string]bool {
 }
 
 type stateService struct {
-	Protocol topology.Protocol `json:"protocol"`
-	Address  netip.Addr        `json:"address"`
-	Port     uint16            `json:"port"`
+	Protocol topology.Protocol `json:"protocol,omitempty"`
+	Address  netip.Addr        `json:"address,omitzero"`
+	Port     uint16            `json:"port,omitempty"`
+	// FWMark keys the firewall-mark services of the checks through the VIP.
+	FWMark uint32 `json:"fwmark,omitempty"`
 }
 
 type stateDoc struct {
@@ -72,7 +74,7 @@ func (s StateFile) Load() (State, error) {
 	}
 	st := State{Maintenance: doc.Maintenance}
 	for _, svc := range doc.Services {
-		st.Owned = append(st.Owned, ipvsctl.ServiceKey{Protocol: svc.Protocol, Address: svc.Address, Port: svc.Port})
+		st.Owned = append(st.Owned, ipvsctl.ServiceKey{Protocol: svc.Protocol, Address: svc.Address, Port: svc.Port, FWMark: svc.FWMark})
 	}
 	return st, nil
 }
@@ -84,7 +86,7 @@ func (s StateFile) Save(st State) error {
 	}
 	doc := stateDoc{Services: make([]stateService, len(st.Owned)), Maintenance: slices.Sorted(slices.Values(st.Maintenance))}
 	for i, k := range st.Owned {
-		doc.Services[i] = stateService{Protocol: k.Protocol, Address: k.Address, Port: k.Port}
+		doc.Services[i] = stateService{Protocol: k.Protocol, Address: k.Address, Port: k.Port, FWMark: k.FWMark}
 	}
 	data, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {

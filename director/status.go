@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// WriteStatus prints a report as ipvsadm -Ln --stats --rate would, joined
-// with health: a block per service, a line per real server.
+// WriteStatus prints a report as a table: a block per service, a line per
+// real server with the kernel's weight, connections and rate beside its
+// health, then the drift.
 func WriteStatus(w io.Writer, r Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if !r.DirectorRunning {

@@ -178,3 +178,33 @@ func TestMetricsAddress(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckMarkBase(t *testing.T) {
+	tests := []struct {
+		value string
+		want  uint32
+		err   string
+	}{
+		{"check_fwmark_base: 0x10000", 0x10000, ""},
+		{"check_fwmark_base: 4096", 4096, ""},
+		{"check_fwmark_base: 0", 0, "director.check_fwmark_base must be between 1 and 0xfffeffff, not 0x0"},
+		{"check_fwmark_base: 0xffffffff", 0, "director.check_fwmark_base must be between 1 and 0xfffeffff"},
+		{"check_fwmark_base: mark", 0, `director.check_fwmark_base must be a firewall mark such as 0x4c560000 or 1280704512, not "mark"`},
+	}
+	for _, tt := range tests {
+		doc := strings.Replace(several, "  notify: {command: [/bin/true, --flag]}\n", "  "+tt.value+"\n", 1)
+		topo, err := Parse("t.yaml", []byte(doc))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q: err %v, want %s", tt.value, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tt.value, err)
+		}
+		if topo.Director.CheckMarkBase != tt.want {
+			t.Errorf("%q: base %#x, want %#x", tt.value, topo.Director.CheckMarkBase, tt.want)
+		}
+	}
+}

@@ -37,6 +37,25 @@ const (
 // further is the operator's choice.
 var DefaultMetricsAddress = netip.MustParseAddrPort("127.0.0.1:9967")
 
+// fwmark decodes a firewall mark, in decimal or, as iptables and ip rule
+// print them, in hex (0x4c560000). It leaves room for 65,536 real servers.
+func (d *decoder) fwmark(n *yaml.Node, path string, dst *uint32) {
+	v, ok := d.scalar(n, path)
+	if !ok {
+		return
+	}
+	m, err := strconv.ParseUint(v, 0, 32)
+	if err != nil || (n.Tag != "!!int" && !strings.HasPrefix(v, "0x")) {
+		d.problemf(n, "%s must be a firewall mark such as 0x4c560000 or 1280704512, not %q", path, v)
+		return
+	}
+	if m == 0 || m > math.MaxUint32-65536 {
+		d.problemf(n, "%s must be between 1 and %#x, not %#x", path, uint32(math.MaxUint32-65536), m)
+		return
+	}
+	*dst = uint32(m)
+}
+
 // listenAddress decodes an IPv4 address and port to listen on, or "off".
 func (d *decoder) listenAddress(n *yaml.Node, path string) netip.AddrPort {
 	v, ok := d.scalar(n, path)

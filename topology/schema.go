@@ -28,11 +28,7 @@ func (d *decoder) topology(root *yaml.Node) *Topology {
 				"interface":       func(v *yaml.Node) { d.iface(v, "director.interface", &t.Director.Interface) },
 				"resync_interval": func(v *yaml.Node) { d.positive(v, "director.resync_interval", &t.Director.ResyncInterval) },
 				"drain_timeout":   func(v *yaml.Node) { d.duration(v, "director.drain_timeout", &t.Director.DrainTimeout) },
-				"check_fwmark_base": func(v *yaml.Node) {
-					if b, ok := d.integer(v, "director.check_fwmark_base", 1, math.MaxUint32-65536); ok {
-						t.Director.CheckMarkBase = uint32(b)
-					}
-				},
+				"check_fwmark_base": func(v *yaml.Node) { d.fwmark(v, "director.check_fwmark_base", &t.Director.CheckMarkBase) },
 				"notify": func(v *yaml.Node) { t.Director.Notify = d.notify(v, "director.notify") },
 				"metrics_address": func(v *yaml.Node) {
 					t.Director.MetricsAddress = d.listenAddress(v, "director.metrics_address")
