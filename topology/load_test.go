@@ -274,3 +274,15 @@ func TestHTTPAndAMQPChecks(t *testing.T) {
 		}
 	}
 }
+
+func TestEveryExampleIsValid(t *testing.T) {
+	files, err := filepath.Glob("../deploy/examples/*.yaml")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
