@@ -24,6 +24,7 @@ vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./...
 	$(GO) vet -tags rabbitmq ./...
+	$(GO) vet -tags gendocs ./cmd/... ./internal/...
 
 unit:
 	$(GO) test -race -count=1 ./...
@@ -68,3 +69,12 @@ deb:
 # cached in /var/cache/lvsdr-deb), checks it, removes and purges it. Root.
 deb-test:
 	test/deb/run.sh
+
+# The section 8 man pages of both commands in .cache/man (the package ships
+# them gzipped): each main package built with -tags gendocs writes the pages
+# of its own command tree (internal/gendocs says why).
+.PHONY: man
+man:
+	rm -rf .cache/man
+	$(GO) run -tags gendocs ./cmd/director -man .cache/man
+	$(GO) run -tags gendocs ./cmd/realserver -man .cache/man

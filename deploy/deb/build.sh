@@ -87,6 +87,17 @@ mkdir -p "$root/DEBIAN" "$work/bin" "$dist"
 
 CGO_ENABLED=0 "$GO" build -trimpath -ldflags '-s -w' -o "$work/bin/" ./cmd/director ./cmd/realserver
 
+# Man pages and completion scripts come from the same two main packages built
+# with -tags gendocs: that build writes them from the command tree the binary
+# runs (internal/gendocs says why), the completions byte for byte what
+# `director completion bash` prints. It is built for this host, not for
+# $GOARCH, so that a cross-built package is documented too.
+CGO_ENABLED=0 GOOS=$("$GO" env GOHOSTOS) GOARCH=$("$GO" env GOHOSTARCH) \
+	"$GO" build -tags gendocs -o "$work/gendocs/" ./cmd/director ./cmd/realserver
+for cmd in director realserver; do
+	"$work/gendocs/$cmd" -man "$work/man" -completion "$work/completion"
+done
+
 # Every Go module linked into the binaries must be in the copyright file.
 missing=$("$GO" version -m "$work/bin/director" "$work/bin/realserver" |
 	awk '$1 == "dep" {print $2}' | sort -u |
@@ -99,6 +110,21 @@ install -D -m 0755 "$work/bin/director" "$root/usr/sbin/director"
 install -D -m 0755 "$work/bin/realserver" "$root/usr/sbin/realserver"
 for unit in deploy/systemd/lvsdr-director.service deploy/systemd/lvsdr-realserver.service; do
 	install -D -m 0644 "$unit" "$root/lib/systemd/system/$(basename "$unit")"
+done
+
+# Section 8, one page per command and subcommand; Debian wants them gzipped
+# at -9 without the name and date in the gzip header (-n: reproducible).
+man8=$root/usr/share/man/man8
+install -d -m 0755 "$man8"
+for page in "$work/man"/*.8; do
+	name=$(basename "$page")
+	gzip -9n <"$page" >"$man8/$name.gz"
+done
+# Each shell's directory for completions shipped by packages, loaded on demand.
+for cmd in director realserver; do
+	install -D -m 0644 "$work/completion/bash/$cmd" "$root/usr/share/bash-completion/completions/$cmd"
+	install -D -m 0644 "$work/completion/zsh/_$cmd" "$root/usr/share/zsh/vendor-completions/_$cmd"
+	install -D -m 0644 "$work/completion/fish/$cmd.fish" "$root/usr/share/fish/vendor_completions.d/$cmd.fish"
 done
 
 # The units' Documentation= is file:/usr/share/doc/lvsdr/operations.md, so the

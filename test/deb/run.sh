@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test/deb/run.sh: builds the Debian package (make deb) and proves that it
 # installs on a clean Debian bookworm (a minbase chroot), that the binaries,
-# the units, the docs and the state directory are in place, and that remove
-# and purge leave nothing behind.
+# the units, the docs, the man pages, the shell completions and the state
+# directory are in place, and that remove and purge leave nothing behind;
+# lintian too, when the host has it.
 #
 # Needs root (debootstrap, chroot). Touches nothing of this host outside
 # $LVSDR_DEB_CACHE (default /var/cache/lvsdr-deb: the bootstrapped tree as a
@@ -35,6 +36,8 @@ step() {
 }
 ok() { echo "  ok   $*" >&2; }
 bad() { echo "  FAIL $*" >&2; failures=$((failures + 1)); }
+# lacks REGEX TEXT: true if no line of TEXT matches REGEX (grep -E).
+lacks() { ! grep -qE "$1" <<<"$2"; }
 # check DESCRIPTION COMMAND...: records a pass or a failure, never exits.
 check() {
 	local what=$1
@@ -155,6 +158,23 @@ deb=$(make -s --no-print-directory deb | tail -n1)
 pkgver=$(dpkg-deb -f "$deb" Version)
 log "$deb"
 
+# lintian, when this host has it: a manual page for each binary (no
+# no-manual-page) and no tag on the pages or the completion scripts. Its other
+# tags are printed, not judged. Exit 2 is --fail-on (tags at error level),
+# anything else but 0 means lintian itself failed.
+if command -v lintian >/dev/null; then
+	step "lintian $(basename "$deb") (host)"
+	lintian_out=$(lintian --allow-root --pedantic --display-info "$deb" 2>&1) && rc=0 || rc=$?
+	if [[ -n $lintian_out ]]; then
+		while IFS= read -r line; do echo "  | $line"; done <<<"$lintian_out" >&2
+	fi
+	check "lintian ran (exit $rc)" test "$rc" -eq 0 -o "$rc" -eq 2
+	check "lintian: no no-manual-page" lacks 'no-manual-page' "$lintian_out"
+	check "lintian: nothing on man pages or completions" lacks 'manpage|groff|completion|usr/share/man/' "$lintian_out"
+else
+	log "lintian skipped: not on this host"
+fi
+
 step "clean $suite chroot"
 mkdir -p "$cache/archives"
 exec 9>"$cache/lock"
@@ -222,6 +242,83 @@ check "copyright and changelog in /usr/share/doc/lvsdr" in_root test -f /usr/sha
 check "/etc/lvsdr is a directory" in_root test -d /etc/lvsdr
 check "/var/lib/lvsdr is a directory (postinst)" in_root test -d /var/lib/lvsdr
 
+# Manual pages: one per command the installed binary lists (cobra's
+# completion and help aside), section 8, gzipped, with the NAME line whatis
+# and lintian read. man-db is not in a minbase tree; zcat is.
+man8=$root/usr/share/man/man8
+# gzip_9n FILE: mode 644, and the header gzip -9n writes: no name, no time
+# (bytes 3-7 zero), best compression (XFL 2), Unix; then the whole file intact.
+gzip_9n() {
+	[[ $(stat -c %a "$1") == 644 && $(od -An -tx1 -N10 "$1" | tr -d ' \n') == 1f8b0800000000000203 ]] && gzip -t "$1"
+}
+# man_page FILE NAME: a section 8 page titled NAME, whose NAME section is
+# "NAME - summary".
+man_page() {
+	zcat "$1" | grep -q "^\.TH \"${2^^}\" \"8\" " &&
+		zcat "$1" | grep -A1 -x '\.SH NAME' | grep -q "^$2 - ."
+}
+for cmd in director realserver; do
+	pages=("$cmd")
+	while read -r sub; do pages+=("$cmd-$sub"); done < <(in_root "/usr/sbin/$cmd" --help |
+		awk '/^Available Commands:/ { on = 1; next } on && NF == 0 { exit } on && $1 != "completion" && $1 != "help" { print $1 }')
+	for page in "${pages[@]}"; do
+		check "man8/$page.8.gz, mode 644, gzip -9n" gzip_9n "$man8/$page.8.gz"
+		check "man8/$page.8.gz: .TH section 8, NAME '$page - ...'" man_page "$man8/$page.8.gz" "$page"
+	done
+	check "no other $cmd page than ${#pages[@]}" test "$(find "$man8" -name "$cmd.8.gz" -o -name "$cmd-*.8.gz" | wc -l)" -eq "${#pages[@]}"
+done
+
+# Completion scripts, where each shell looks for those of packages, and equal
+# to what the installed binary's own `completion SHELL` prints.
+# same_as_command FILE COMMAND...: mode 644 and the output of COMMAND in the chroot.
+same_as_command() {
+	local f=$1
+	shift
+	[[ $(stat -c %a "$f") == 644 ]] && in_root "$@" | cmp -s - "$f"
+}
+for cmd in director realserver; do
+	for f in bash:/usr/share/bash-completion/completions/$cmd zsh:/usr/share/zsh/vendor-completions/_$cmd \
+		fish:/usr/share/fish/vendor_completions.d/$cmd.fish; do
+		shell=${f%%:*} f=${f#*:}
+		check "$f, mode 644, is '$cmd completion $shell'" same_as_command "$root$f" "/usr/sbin/$cmd" completion "$shell"
+	done
+done
+
+step "bash completion through bash-completion's loader"
+# With bash-completion (Priority: standard, so on most systems; not in a
+# minbase tree) installed now, after the checks above, its loader must find
+# each script by command name and register it. Running the completion
+# function itself needs /dev/fd (process substitution), which this chroot
+# does not mount; the binary's side of it, `CMD __complete WORD...`, is
+# checked instead: the script is cobra's own (compared above) and only
+# relays what that prints.
+# loads_completion CMD: bash-completion's loader registers a function for CMD.
+loads_completion() {
+	# shellcheck disable=SC2016 # $1 is the inner shell's
+	in_root bash -c 'source /usr/share/bash-completion/bash_completion
+		_completion_loader "$1" # 124 (try again) when it loaded one
+		complete -p "$1" | grep -q -- " -F __start_$1 $1\$"' loads_completion "$1"
+}
+# completes CMD WORD... -- WANT...: `CMD __complete WORD...` offers exactly WANT.
+completes() {
+	local -a args=() want=()
+	while [[ $1 != -- ]]; do args+=("$1"); shift; done
+	shift
+	want=("$@")
+	[[ $(in_root "${args[@]:0:1}" __complete "${args[@]:1}" 2>/dev/null | grep -v '^:' | cut -f1 | tr '\n' ' ') == "${want[*]} " ]]
+}
+if in_root "${apt[@]}" install -y --no-install-recommends bash-completion >"$root/tmp/bash-completion.log" 2>&1; then
+	cache_debs
+	check "bash-completion loads director's" loads_completion director
+	check "bash-completion loads realserver's" loads_completion realserver
+else
+	tail -n 5 "$root/tmp/bash-completion.log" >&2
+	bad "apt-get install bash-completion in the chroot"
+fi
+check "director dr<TAB>: drain" completes /usr/sbin/director dr -- drain
+check "director apply --dr<TAB>: --dry-run" completes /usr/sbin/director apply --dr -- --dry-run
+check "realserver st<TAB>: start status stop" completes /usr/sbin/realserver st -- start status stop
+
 step "systemd-analyze verify"
 # The host's systemd-analyze (--root) checks the units against the chroot:
 # the binaries they run, the units they order against. It needs systemd's own
@@ -259,6 +356,8 @@ check "dpkg -r lvsdr" in_root dpkg -r lvsdr
 check "director gone" test ! -e "$root/usr/sbin/director"
 check "realserver gone" test ! -e "$root/usr/sbin/realserver"
 check "units gone" sh -c "! ls '$root'/lib/systemd/system/lvsdr-*"
+check "man pages gone" sh -c "! ls '$man8'/director*.8.gz '$man8'/realserver*.8.gz"
+check "completion scripts gone" sh -c "! ls '$root'/usr/share/bash-completion/completions/director '$root'/usr/share/zsh/vendor-completions/_director '$root'/usr/share/fish/vendor_completions.d/director.fish"
 check "state kept until purge" test -f "$root/var/lib/lvsdr/marker"
 check "package left in config-files state" sh -c "chroot '$root' dpkg-query -W -f '\${Status}' lvsdr | grep -qx 'deinstall ok config-files'"
 
@@ -268,7 +367,7 @@ check "package unknown to dpkg" sh -c "! chroot '$root' dpkg-query -W lvsdr"
 check "/var/lib/lvsdr gone" test ! -e "$root/var/lib/lvsdr"
 check "enablement symlink gone" test ! -L "$root/etc/systemd/system/multi-user.target.wants/lvsdr-director.service"
 check "the operator's /etc/lvsdr/topology.yaml kept" test -f "$root/etc/lvsdr/topology.yaml"
-check "no lvsdr file left in /usr or /lib" sh -c "! find '$root/usr' '$root/lib/systemd' -name '*lvsdr*' -o -name director -o -name realserver | grep -q ."
+check "no lvsdr file left in /usr or /lib" sh -c "! find '$root/usr' '$root/lib/systemd' -name '*lvsdr*' -o -name 'director*' -o -name 'realserver*' -o -name _director -o -name _realserver | grep -q ."
 
 step "summary"
 echo "deb-test: total $((SECONDS - start))s" >&2
