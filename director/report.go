@@ -29,9 +29,9 @@ type ServiceReport struct {
 	InKernel bool   `json:"in_kernel"`
 	// Scheduler and Persistence are the kernel's; the file's differ only
 	// when Drift says so.
-	Scheduler   string          `json:"scheduler,omitempty"`
-	Persistence uint32          `json:"persistence_s,omitempty"`
-	Stats       *ipvsctl.Stats  `json:"stats,omitempty"`
+	Scheduler   string         `json:"scheduler,omitempty"`
+	Persistence uint32         `json:"persistence_s,omitempty"`
+	Stats       *ipvsctl.Stats `json:"stats,omitempty"`
 	// Drift lists, in ipvsadm syntax, the operations that would bring the
 	// kernel to what the file, the checks and maintenance want: what a
 	// resync of the running director, or `director apply` when none runs,

@@ -25,11 +25,11 @@ func (d *decoder) topology(root *yaml.Node) *Topology {
 		"vip": func(n *yaml.Node) { d.ipv4(n, "vip", &t.VIP) },
 		"director": func(n *yaml.Node) {
 			present := d.mapping(n, "director", fields{
-				"interface":       func(v *yaml.Node) { d.iface(v, "director.interface", &t.Director.Interface) },
-				"resync_interval": func(v *yaml.Node) { d.positive(v, "director.resync_interval", &t.Director.ResyncInterval) },
-				"drain_timeout":   func(v *yaml.Node) { d.duration(v, "director.drain_timeout", &t.Director.DrainTimeout) },
+				"interface":         func(v *yaml.Node) { d.iface(v, "director.interface", &t.Director.Interface) },
+				"resync_interval":   func(v *yaml.Node) { d.positive(v, "director.resync_interval", &t.Director.ResyncInterval) },
+				"drain_timeout":     func(v *yaml.Node) { d.duration(v, "director.drain_timeout", &t.Director.DrainTimeout) },
 				"check_fwmark_base": func(v *yaml.Node) { d.fwmark(v, "director.check_fwmark_base", &t.Director.CheckMarkBase) },
-				"notify": func(v *yaml.Node) { t.Director.Notify = d.notify(v, "director.notify") },
+				"notify":            func(v *yaml.Node) { t.Director.Notify = d.notify(v, "director.notify") },
 				"metrics_address": func(v *yaml.Node) {
 					t.Director.MetricsAddress = d.listenAddress(v, "director.metrics_address")
 				},
