@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/lvsdr/lvsdr/healthcheck"
 	"github.com/lvsdr/lvsdr/internal/clock"
@@ -71,6 +72,8 @@ type Director struct {
 	// quorum state of each service, to report its changes (quorum.go).
 	hook   atomic.Pointer[notify.Hook]
 	quorum map[string]bool
+	// obs feeds /metrics and /healthz (metrics.go); Run makes it.
+	obs *observer
 }
 
 // ProbeTarget is where a check connects, and how.
@@ -127,8 +130,10 @@ func (d *Director) Run(ctx context.Context) error {
 		return err
 	}
 
+	d.obs = newObserver(d.Kernel, d.Log)
 	dirty := make(chan struct{}, 1)
 	checks := healthcheck.NewManager(d.Clock, func(t healthcheck.Transition) {
+		d.obs.transition(t)
 		service, node, check := splitCheckKey(t.Key)
 		d.Log.Info("check state changed", "service", service, "real_server", node, "check", check, "from", t.From, "to", t.To, "error", errString(t.Err))
 		d.hook.Load().Send(notify.Event{Kind: "check", Service: service, Node: node, Check: check,
@@ -140,6 +145,7 @@ func (d *Director) Run(ctx context.Context) error {
 		}
 	})
 	defer checks.Stop()
+	d.obs.watch(checks)
 	checks.Update(d.targets(topo, adopted, source))
 
 	if d.ControlSocket != "" {
@@ -149,6 +155,10 @@ func (d *Director) Run(ctx context.Context) error {
 		}
 		defer stop()
 	}
+	if err := d.obs.start(topo); err != nil {
+		return err
+	}
+	defer d.obs.stop()
 
 	r := ipvsctl.NewReconciler(d.Kernel)
 	d.reconcile(r.Sync, topo, checks, retiredKeys(state.Owned, topo), "start")
@@ -167,13 +177,20 @@ func (d *Director) Run(ctx context.Context) error {
 		case <-resync:
 			// Leaving servers whose connections ended drop out of the
 			// desired table, so this resync deletes them.
+			// Their deletions are scheduled, not drift: the metrics are
+			// told which they are.
+			before := slices.Clone(d.leaving)
 			d.sweepLeaving()
+			d.obs.swept = slices.DeleteFunc(before, func(l leaving) bool { return slices.Contains(d.leaving, l) })
 			d.reconcile(r.Sync, topo, checks, nil, "resync")
 			resync = d.Clock.After(d.nextSweep(topo))
 		case <-d.requests().reloads:
 			topo = d.reload(topo, r, checks)
 		case req := <-d.requests().maintenance:
 			req.reply <- d.setMaintenance(req, topo, r, checks)
+		case reply := <-d.obs.pings:
+			// /healthz asks whether this loop still turns.
+			close(reply)
 		}
 	}
 }
@@ -200,7 +217,9 @@ func (d *Director) reload(topo *topology.Topology, r *ipvsctl.Reconciler, checks
 	} else {
 		d.Log.Warn("read the kernel before reload; removed real servers are deleted at once", "error", err)
 	}
-	checks.Update(d.targets(next, nil, source))
+	targets := d.targets(next, nil, source)
+	checks.Update(targets)
+	d.obs.reload(next, targets)
 	d.setHook(topo, next)
 	d.reconcile(r.Update, next, checks, retired, "reload")
 	d.Log.Info("reloaded", "services", len(next.Services), "real_servers", len(next.RealServers))
@@ -257,7 +276,11 @@ func (d *Director) reconcile(
 ) error {
 	health := healthy(topo, checks)
 	desired := d.withLeaving(ipvsctl.Desired(topo, health, d.drained))
+	// The wall clock, not d.Clock: this times the kernel, which a fake
+	// clock does not slow down.
+	began := time.Now()
 	ops, err := step(desired, retired)
+	d.obs.reconciled(reason, time.Since(began), ops, err)
 	for _, op := range ops {
 		d.Log.Info("ipvs", "op", op.String(), "reason", reason)
 	}
@@ -272,6 +295,7 @@ func (d *Director) reconcile(
 	}
 	if err := d.State.Save(state); err != nil {
 		d.Log.Error("record state", "error", err)
+		d.obs.stateNotRecorded(reason, fmt.Errorf("record state: %w", err))
 		return err
 	}
 	return nil

@@ -24,6 +24,7 @@ func (d *Director) reportQuorum(topo *topology.Topology, checks *healthcheck.Man
 		lost := ipvsctl.QuorumLost(topo, s, health, d.drained)
 		was, judged := d.quorum[s.Name]
 		d.quorum[s.Name] = lost
+		d.obs.quorum.Set(s.Name, lost)
 		if judged && was == lost || !judged && !lost {
 			continue
 		}

@@ -1,0 +1,211 @@
+package director
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lvsdr/lvsdr/healthcheck"
+	"github.com/lvsdr/lvsdr/ipvsctl"
+	"github.com/lvsdr/lvsdr/metrics"
+	"github.com/lvsdr/lvsdr/topology"
+)
+
+// loopTimeout is how long /healthz waits for the Run loop to answer before
+// it calls the director stuck. A reconcile is milliseconds; only a kernel
+// that stopped answering netlink holds the loop this long.
+const loopTimeout = 5 * time.Second
+
+// observer is what the director tells Prometheus and /healthz. Run makes it
+// before anything else runs; its metrics are kept even when the topology
+// turns the endpoint off, so that turning it on by a reload shows the
+// counts from the start.
+type observer struct {
+	log        *slog.Logger
+	registry   *prometheus.Registry
+	checks     *metrics.CheckEvents
+	reconciles *metrics.Reconciles
+	quorum     *metrics.Quorum
+	// topology is the topology in force, for the IPVS collector, which
+	// runs on the HTTP server's goroutines.
+	topology atomic.Pointer[topology.Topology]
+	// last is how the last reconcile ended, for /healthz; nil before the
+	// first.
+	last atomic.Pointer[reconcileOutcome]
+	// pings carries /healthz's questions to the Run loop, which answers
+	// by closing the channel it gets: an answer proves the loop turns.
+	pings chan chan struct{}
+	// stopping closes when Run returns, so that a /healthz in flight does
+	// not hold the server's shutdown waiting for a loop that is gone.
+	stopping chan struct{}
+	// swept lists the leaving destinations that the coming resync is due
+	// to delete: those deletions are not drift. Only Run touches it.
+	swept []leaving
+
+	// server and address are the endpoint and the address it was asked
+	// for; only Run touches them.
+	server  *metrics.Server
+	address netip.AddrPort
+}
+
+type reconcileOutcome struct {
+	reason string
+	err    error
+}
+
+func newObserver(kernel ipvsctl.Kernel, log *slog.Logger) *observer {
+	o := &observer{log: log, registry: metrics.NewRegistry(), pings: make(chan chan struct{}), stopping: make(chan struct{})}
+	o.checks = metrics.NewCheckEvents(o.registry)
+	o.reconciles = metrics.NewReconciles(o.registry)
+	o.quorum = metrics.NewQuorum(o.registry)
+	metrics.RegisterIPVS(o.registry, kernel, o.topology.Load, log)
+	return o
+}
+
+// watch hooks the check manager up: probe latencies as they happen, states
+// at scrape time. Call it before the manager's first Update.
+func (o *observer) watch(checks *healthcheck.Manager) {
+	checks.OnProbe(o.checks.Probe)
+	metrics.RegisterCheckStates(o.registry, checks.Snapshot)
+}
+
+// transition counts one check state change.
+func (o *observer) transition(t healthcheck.Transition) {
+	o.checks.Transition(t.Key, t.To)
+}
+
+// start serves the endpoint of the topology, if it has one.
+func (o *observer) start(topo *topology.Topology) error {
+	o.topology.Store(topo)
+	addr := topo.Director.MetricsAddress
+	if !addr.IsValid() {
+		return nil
+	}
+	srv, err := metrics.Serve(addr, o.registry, o.healthy, o.log)
+	if err != nil {
+		return err
+	}
+	o.server, o.address = srv, addr
+	o.log.Info("serving metrics", "address", srv.Addr().String())
+	return nil
+}
+
+// reload follows a new topology: the IPVS collector reads its services, the
+// series of checks and services it removed go, and the endpoint moves if
+// its address changed. The new listener is opened before the old one
+// closes; if it cannot be, the old one stays and the error is logged, since
+// the rest of the reload stands.
+func (o *observer) reload(topo *topology.Topology, targets []healthcheck.Target) {
+	o.topology.Store(topo)
+	keys := make([]string, len(targets))
+	for i, t := range targets {
+		keys[i] = t.Key
+	}
+	o.checks.Retain(keys)
+	names := make([]string, len(topo.Services))
+	for i, s := range topo.Services {
+		names[i] = s.Name
+	}
+	o.quorum.Retain(names)
+
+	addr := topo.Director.MetricsAddress
+	if addr == o.address {
+		return
+	}
+	var next *metrics.Server
+	if addr.IsValid() {
+		srv, err := metrics.Serve(addr, o.registry, o.healthy, o.log)
+		if err != nil {
+			o.log.Error("metrics endpoint not moved; it stays where it was until a restart", "from", o.address, "to", addr, "error", err)
+			return
+		}
+		next = srv
+		o.log.Info("serving metrics", "address", srv.Addr().String())
+	}
+	if o.server != nil {
+		o.server.Stop()
+		if next == nil {
+			o.log.Info("metrics endpoint stopped", "address", o.address)
+		}
+	}
+	o.server, o.address = next, addr
+}
+
+// stop closes the endpoint.
+func (o *observer) stop() {
+	close(o.stopping)
+	if o.server != nil {
+		o.server.Stop()
+		o.server = nil
+	}
+}
+
+// reconciled records a reconcile's kernel step; a resync's operations,
+// beyond the deletions of leaving servers it was due to make, are drift.
+func (o *observer) reconciled(reason string, took time.Duration, ops []ipvsctl.Op, err error) {
+	o.reconciles.Observe(reason, took, ops, err)
+	if reason == "resync" && (err == nil || ops != nil) {
+		// ops is nil with an error when the kernel could not be read: then
+		// nothing is known of the drift, and the last figure stands.
+		o.reconciles.Drift(len(ops) - o.scheduled(ops))
+	}
+	if reason == "resync" {
+		o.swept = nil
+	}
+	o.last.Store(&reconcileOutcome{reason: reason, err: err})
+}
+
+// scheduled counts the operations of ops that delete a swept leaving
+// destination.
+func (o *observer) scheduled(ops []ipvsctl.Op) int {
+	n := 0
+	for _, op := range ops {
+		if op.Kind == ipvsctl.DeleteDestination && slices.ContainsFunc(o.swept, func(l leaving) bool {
+			return l.key == op.Service.Key && l.dest.Endpoint() == op.Destination.Endpoint()
+		}) {
+			n++
+		}
+	}
+	return n
+}
+
+// stateNotRecorded records a reconcile whose kernel step succeeded but
+// whose state file could not be written.
+func (o *observer) stateNotRecorded(reason string, err error) {
+	o.reconciles.Failed(reason)
+	o.last.Store(&reconcileOutcome{reason: reason, err: err})
+}
+
+// errLoopStuck means the Run loop did not answer /healthz in time.
+var errLoopStuck = errors.New("the director's loop did not answer")
+
+// healthy is /healthz: nil when the Run loop answers and the last reconcile
+// succeeded.
+func (o *observer) healthy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, loopTimeout)
+	defer cancel()
+	reply := make(chan struct{})
+	select {
+	case o.pings <- reply:
+	case <-o.stopping:
+		return errors.New("the director is stopping")
+	case <-ctx.Done():
+		return fmt.Errorf("%w within %s (a reconcile may be stuck on the kernel)", errLoopStuck, loopTimeout)
+	}
+	<-reply
+	last := o.last.Load()
+	switch {
+	case last == nil:
+		return errors.New("starting: no reconcile yet")
+	case last.err != nil:
+		return fmt.Errorf("last reconcile (%s) failed: %w", last.reason, last.err)
+	}
+	return nil
+}
