@@ -281,8 +281,9 @@ func (d *Director) reconcile(
 	began := time.Now()
 	ops, err := step(desired, retired)
 	d.obs.reconciled(reason, time.Since(began), ops, err)
+	names := opNames(topo)
 	for _, op := range ops {
-		d.Log.Info("ipvs", "op", op.String(), "reason", reason)
+		d.Log.Info("ipvs", append(names(op), "op", op.String(), "reason", reason)...)
 	}
 	if err != nil {
 		d.Log.Error("reconcile failed; the next resync retries", "reason", reason, "error", err)

@@ -157,6 +157,8 @@ type harness struct {
 	d       *Director
 	// controlSocket, when set before start, is where the director answers.
 	controlSocket string
+	// logs receives the director's log; io.Discard unless a test sets it.
+	logs io.Writer
 	cancel        context.CancelFunc
 	done          chan error
 }
@@ -171,6 +173,7 @@ func newHarness(t *testing.T, topo *topology.Topology) *harness {
 		sysctl: &fakeSysctl{values: map[string]string{}},
 		state:  StateFile{Path: filepath.Join(t.TempDir(), "director.json")},
 		done:   make(chan error, 1),
+		logs:   io.Discard,
 	}
 	h.topo.Store(topo)
 	return h
@@ -184,7 +187,7 @@ func (h *harness) start() {
 		VIP:    h.vip,
 		Sysctl: h.sysctl,
 		Clock:  h.clock,
-		Log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log:    slog.New(slog.NewTextHandler(h.logs, nil)),
 		State:  h.state,
 		Load: func() (*topology.Topology, error) {
 			if err := h.loadErr.Load(); err != nil {

@@ -1,0 +1,50 @@
+package director
+
+import (
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestKernelOperationsAndStateChangesAreLoggedOnceWithNames(t *testing.T) {
+	logs := &syncBuffer{}
+	h := newHarness(t, reference())
+	h.logs = logs
+	h.start()
+	h.advanceUntil(10*time.Second, has(amqpNode2))
+	h.net.setDown(netip.MustParseAddrPort("10.0.0.3:5672"), true)
+	h.advanceUntil(10*time.Second, not(has(amqpNode2)))
+	h.stop()
+
+	for _, want := range []string{
+		`msg=ipvs service=amqp real_server=rmq_node2 op="-a -t 10.0.0.100:5672 -r 10.0.0.3:5672 -g -w 1" reason=check`,
+		`msg=ipvs service=amqp real_server=rmq_node2 op="-d -t 10.0.0.100:5672 -r 10.0.0.3:5672" reason=check`,
+		`msg=ipvs service=amqp op="-A -t 10.0.0.100:5672 -s wrr -p 50" reason=start`,
+		`msg="check state changed" service=amqp real_server=rmq_node2 check=tcp from=up to=down`,
+	} {
+		if n := strings.Count(logs.String(), want); n != 1 {
+			t.Errorf("logged %d times, want once: %s\nlog:\n%s", n, want, logs.String())
+		}
+	}
+}
+
+// syncBuffer is a log sink the director's goroutines write while the test
+// reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
