@@ -158,9 +158,9 @@ type harness struct {
 	// controlSocket, when set before start, is where the director answers.
 	controlSocket string
 	// logs receives the director's log; io.Discard unless a test sets it.
-	logs io.Writer
-	cancel        context.CancelFunc
-	done          chan error
+	logs   io.Writer
+	cancel context.CancelFunc
+	done   chan error
 }
 
 func newHarness(t *testing.T, topo *topology.Topology) *harness {
