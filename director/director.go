@@ -68,6 +68,10 @@ type Director struct {
 	// leaving lists the destinations removed by a reload that wait for
 	// their connections to end (graceful.go); only Run touches it.
 	leaving []leaving
+	// retiring holds the services a reload removed whose destinations are
+	// leaving; each is deleted once they have all left. Only Run touches
+	// it.
+	retiring map[ipvsctl.ServiceKey]bool
 	// hook runs the topology's notify command; quorum holds the last
 	// quorum state of each service, to report its changes (quorum.go).
 	hook   atomic.Pointer[notify.Hook]
@@ -161,7 +165,14 @@ func (d *Director) Run(ctx context.Context) error {
 	defer d.obs.stop()
 
 	r := ipvsctl.NewReconciler(d.Kernel)
-	d.reconcile(r.Sync, topo, checks, retiredKeys(state.Owned, topo), "start")
+	// Services retired while the director was down drain as on a reload.
+	retired := retiredKeys(state.Owned, topo)
+	if old, err := ipvsctl.Read(d.Kernel, retired); err == nil {
+		d.startLeaving(topo, old, retired)
+	} else {
+		d.Log.Warn("read the kernel before start; retired services are deleted at once", "error", err)
+	}
+	d.reconcile(r.Sync, topo, checks, d.deletable(retired), "start")
 	d.Log.Info("director running", "vip", topo.VIP, "interface", topo.Director.Interface, "services", len(topo.Services), "real_servers", len(topo.RealServers))
 
 	resync := d.Clock.After(d.nextSweep(topo))
@@ -182,7 +193,18 @@ func (d *Director) Run(ctx context.Context) error {
 			before := slices.Clone(d.leaving)
 			d.sweepLeaving()
 			d.obs.swept = slices.DeleteFunc(before, func(l leaving) bool { return slices.Contains(d.leaving, l) })
-			d.reconcile(r.Sync, topo, checks, nil, "resync")
+			// Emptied retiring services are forgotten before the reconcile
+			// that deletes them, so that the state it records no longer
+			// owns them; a failure brings them back for the next resync.
+			emptied := d.emptiedRetiring()
+			for _, k := range emptied {
+				delete(d.retiring, k)
+			}
+			if d.reconcile(r.Sync, topo, checks, emptied, "resync") != nil {
+				for _, k := range emptied {
+					d.retiring[k] = true
+				}
+			}
 			resync = d.Clock.After(d.nextSweep(topo))
 		case <-d.requests().reloads:
 			topo = d.reload(topo, r, checks)
@@ -212,8 +234,8 @@ func (d *Director) reload(topo *topology.Topology, r *ipvsctl.Reconciler, checks
 		return topo
 	}
 	retired := retiredKeys(ipvsctl.DeclaredKeys(topo), next)
-	if kernel, err := ipvsctl.Read(d.Kernel, ipvsctl.DeclaredKeys(next)); err == nil {
-		d.startLeaving(next, kernel)
+	if kernel, err := ipvsctl.Read(d.Kernel, append(ipvsctl.DeclaredKeys(next), retired...)); err == nil {
+		d.startLeaving(next, kernel, retired)
 	} else {
 		d.Log.Warn("read the kernel before reload; removed real servers are deleted at once", "error", err)
 	}
@@ -221,7 +243,7 @@ func (d *Director) reload(topo *topology.Topology, r *ipvsctl.Reconciler, checks
 	checks.Update(targets)
 	d.obs.reload(next, targets)
 	d.setHook(topo, next)
-	d.reconcile(r.Update, next, checks, retired, "reload")
+	d.reconcile(r.Update, next, checks, d.deletable(retired), "reload")
 	d.Log.Info("reloaded", "services", len(next.Services), "real_servers", len(next.RealServers))
 	return next
 }
@@ -290,7 +312,8 @@ func (d *Director) reconcile(
 		return err
 	}
 	d.reportQuorum(topo, checks, health)
-	state := State{Owned: ipvsctl.DeclaredKeys(topo)}
+	// Retiring services stay owned: a restart still deletes them.
+	state := State{Owned: append(ipvsctl.DeclaredKeys(topo), d.retiringKeys()...)}
 	for name := range d.drained {
 		state.Maintenance = append(state.Maintenance, name)
 	}

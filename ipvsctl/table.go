@@ -251,12 +251,13 @@ func Desired(t *topology.Topology, healthy Health, maintenance map[string]bool) 
 	return table
 }
 
-// WithDestination adds d to the service key of t, unless the service is not
-// in t or already has d's endpoint. It changes t in place and returns it.
-func (t Table) WithDestination(key ServiceKey, d Destination) Table {
-	i := sort.Search(len(t), func(i int) bool { return t[i].Service.Key.Compare(key) >= 0 })
-	if i == len(t) || t[i].Service.Key != key {
-		return t
+// WithDestination adds d to the service svc of t, and the service too when
+// t lacks it, unless the service already has d's endpoint. It may change t
+// in place, and returns it.
+func (t Table) WithDestination(svc Service, d Destination) Table {
+	i := sort.Search(len(t), func(i int) bool { return t[i].Service.Key.Compare(svc.Key) >= 0 })
+	if i == len(t) || t[i].Service.Key != svc.Key {
+		return slices.Insert(t, i, VirtualServer{Service: svc, Destinations: []Destination{d}})
 	}
 	vs := &t[i]
 	if slices.ContainsFunc(vs.Destinations, func(x Destination) bool { return x.Endpoint() == d.Endpoint() }) {

@@ -1,0 +1,62 @@
+package director
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvsdr/lvsdr/ipvsctl"
+)
+
+func TestServiceRemovedByReloadStaysUntilItsServersHaveLeft(t *testing.T) {
+	topo := reference()
+	topo.Director.DrainTimeout = 2 * time.Minute
+	h := newHarness(t, topo)
+	logs := &syncBuffer{}
+	h.logs = logs
+	h.start()
+	h.advanceUntil(10*time.Second, func(tab []string) bool { return len(tab) == 8 })
+	mgmt := ipvsctl.Key(topo, topo.Services[1])
+	for i, addr := range []string{"10.0.0.2", "10.0.0.3", "10.0.0.4"} {
+		h.kernel.SetStats(mgmt, ipvsctl.Destination{Address: netip.MustParseAddr(addr), Port: 15672}, ipvsctl.Stats{ActiveConns: i})
+	}
+
+	next := reference()
+	next.Director.DrainTimeout = 2 * time.Minute
+	next.Services = next.Services[:1]
+	h.topo.Store(next)
+	h.d.Reload()
+	h.settle()
+	for _, line := range []string{"-t 10.0.0.100:15672 -s wrr -p 50", "  -r 10.0.0.3:15672 -g -w 0", "  -r 10.0.0.4:15672 -g -w 0"} {
+		if !slices.Contains(h.table(), line) {
+			t.Fatalf("the retired service with connections was not kept, its servers at weight 0 (%q):\n%s", line, strings.Join(h.table(), "\n"))
+		}
+	}
+	// node1 had none: it leaves at the next sweep; the service stays.
+	h.advanceUntil(time.Minute, not(has("  -r 10.0.0.2:15672 -g -w 0")))
+	if !slices.Contains(h.table(), "-t 10.0.0.100:15672 -s wrr -p 50") {
+		t.Fatal("the service went while two of its servers had connections")
+	}
+	// A restart meanwhile keeps draining it: the state file still owns it.
+	h.stop()
+	h.start()
+	h.settle()
+	if !slices.Contains(h.table(), "  -r 10.0.0.4:15672 -g -w 0") {
+		t.Fatalf("a restart cut the retiring service:\n%s", strings.Join(h.table(), "\n"))
+	}
+	for _, addr := range []string{"10.0.0.3", "10.0.0.4"} {
+		h.kernel.SetStats(mgmt, ipvsctl.Destination{Address: netip.MustParseAddr(addr), Port: 15672}, ipvsctl.Stats{})
+	}
+	took := h.advanceUntil(time.Minute, func(tab []string) bool {
+		return !slices.ContainsFunc(tab, func(l string) bool { return strings.Contains(l, ":15672") })
+	})
+	if took > 30*time.Second {
+		t.Errorf("the service was deleted %s after its last connection ended, want soon, not at the 2m drain timeout\n%s", took, logs.String())
+	}
+	state, err := h.state.Load()
+	if err != nil || slices.Contains(state.Owned, mgmt) {
+		t.Errorf("the deleted service is still owned: %+v %v", state.Owned, err)
+	}
+}
