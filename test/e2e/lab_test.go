@@ -45,8 +45,9 @@ type lab struct {
 	config string
 	// members, when set, lists the real servers of both services.
 	members []string
-	// checkExtra is added to the check settings of both services.
-	checkExtra string
+	// checkExtra is added to the check settings of both services,
+	// serviceExtra to the services, directorExtra to the director's.
+	checkExtra, serviceExtra, directorExtra string
 }
 
 // binary returns the path of a built lvsdr binary.
@@ -213,8 +214,9 @@ func (l *lab) topology(weights [3]int, extra string) {
 	if l.members != nil {
 		check += ", real_servers: [" + strings.Join(l.members, ", ") + "]"
 	}
+	check += l.serviceExtra
 	doc := fmt.Sprintf(`vip: %s
-director: {interface: eth0, resync_interval: 5s, drain_timeout: 8s}
+director: {interface: eth0, resync_interval: 5s, drain_timeout: 8s`+l.directorExtra+`}
 services:
   - {name: amqp, port: 5672, scheduler: wrr, forwarding: dr, persistence_timeout: 50, %s}
   - {name: management, port: 15672, scheduler: wrr, forwarding: dr, persistence_timeout: 50, %s}
