@@ -126,11 +126,13 @@ type service struct {
 	scheduler   string
 	forwarding  string
 	persistence opt[int]
-	quorum      opt[int]
-	sorry       *sorryServer
-	onFailure   topology.OnFailure
-	members     []*realServer
-	check       *check
+	// extra are the checks after the first, when real servers have several.
+	extra     []*check
+	quorum    opt[int]
+	sorry     *sorryServer
+	onFailure topology.OnFailure
+	members   []*realServer
+	check     *check
 	// checkedBy is the line of the checker the service check comes from.
 	checkedBy int
 }
@@ -162,6 +164,23 @@ type realServer struct {
 	weight  int
 	line    int
 	service string // the first service that declared it, for messages
+	// overrides are the check settings of this real server that differ
+	// from its services' checks, by service name.
+	overrides []override
+}
+
+type override struct {
+	service string
+	pairs   []any
+}
+
+// candidate is a real_server block of a virtual_server with its checks.
+type candidate struct {
+	rs      *realServer
+	line    int
+	checks  []*check
+	lines   []int
+	unknown []string
 }
 
 type converter struct {
@@ -508,13 +527,6 @@ func (c *converter) virtualServer(n *Node) error {
 	if len(rsNodes) == 0 {
 		c.warnf(n.Line, "virtual_server %s %d has no real_server: the service gets every real server of the file", addr, port)
 	}
-	type candidate struct {
-		rs      *realServer
-		line    int
-		checks  []*check
-		lines   []int
-		unknown []string
-	}
 	var cands []candidate
 	drains := 0
 	for _, rn := range rsNodes {
@@ -533,9 +545,6 @@ func (c *converter) virtualServer(n *Node) error {
 			cand.checks = append(cand.checks, c.resolve(ch, inh.under(vs)))
 			cand.lines = append(cand.lines, ch.line)
 		}
-		if len(cand.checks) > 1 {
-			c.warnf(rn.Line, "real_server %s has %d checkers: keepalived wants them all to pass, lvsdr runs one per service; the %s of line %d is carried", rs.addr, len(checkers), checkers[0].kind, checkers[0].line)
-		}
 		cands = append(cands, cand)
 	}
 	if drains > 0 && drains < len(cands) && s.onFailure != topology.Drain {
@@ -545,8 +554,9 @@ func (c *converter) virtualServer(n *Node) error {
 		s.onFailure = topology.Drain
 	}
 
-	// One check per service: the first real server's, as lvsdr has no
-	// per-server checks.
+	// The service's checks are the first checked real server's (all must
+	// pass, in keepalived as in lvsdr); another real server's that differ in
+	// settings only become its check_overrides.
 	var first *candidate
 	for i := range cands {
 		if len(cands[i].checks) > 0 {
@@ -561,6 +571,7 @@ func (c *converter) virtualServer(n *Node) error {
 	switch {
 	case first != nil:
 		s.check, s.checkedBy = first.checks[0], first.lines[0]
+		s.extra = first.checks[1:]
 		for _, cand := range cands {
 			switch {
 			case cand.rs == first.rs:
@@ -568,8 +579,8 @@ func (c *converter) virtualServer(n *Node) error {
 				c.warnf(cand.line, "real_server %s has no checker lvsdr can run; lvsdr checks every real server of %s with the check of line %d", cand.rs.addr, s.name, s.checkedBy)
 			case len(cand.checks) == 0:
 				c.warnf(cand.line, "real_server %s has no checker, so keepalived keeps it in unchecked; lvsdr checks every real server of %s with the check of line %d", cand.rs.addr, s.name, s.checkedBy)
-			case !cand.checks[0].equal(s.check):
-				c.warnf(cand.lines[0], "the check of real_server %s differs from the one of real_server %s (line %d): lvsdr runs one check per service, the first is carried", cand.rs.addr, first.rs.addr, s.checkedBy)
+			default:
+				c.overrides(s, first, cand.rs, cand.checks, cand.lines)
 			}
 		}
 	case anyUnknown:
@@ -862,4 +873,32 @@ func formatDuration(d time.Duration) string {
 		return fmt.Sprintf("%ds", d/time.Second)
 	}
 	return d.String()
+}
+
+// overrides carries the checks of a real server that differ from its
+// service's as check_overrides: lvsdr lays them over every check of the
+// service, so only a real server whose checks all differ the same way can
+// be carried; otherwise the service's are, with a warning.
+func (c *converter) overrides(s *service, first *candidate, rs *realServer, checks []*check, lines []int) {
+	all := append([]*check{s.check}, s.extra...)
+	if len(checks) != len(all) {
+		c.warnf(lines[0], "real_server %s has %d checkers and real_server %s (line %d) %d: lvsdr runs the same checks on every real server of %s, those of line %d are carried", rs.addr, len(checks), first.rs.addr, first.line, len(all), s.name, s.checkedBy)
+		return
+	}
+	var pairs []any
+	for i, ch := range checks {
+		diff, ok := checkDiff(all[i], ch)
+		if !ok {
+			c.warnf(lines[i], "the %s check of real_server %s differs from that of real_server %s (line %d) in more than its settings: the latter is carried", ch.typ, rs.addr, first.rs.addr, first.line)
+			return
+		}
+		if i > 0 && fmt.Sprint(diff) != fmt.Sprint(pairs) {
+			c.warnf(lines[i], "the checks of real_server %s differ from those of real_server %s (line %d) in different ways: lvsdr overrides every check of a service alike; those of line %d are carried", rs.addr, first.rs.addr, first.line, s.checkedBy)
+			return
+		}
+		pairs = diff
+	}
+	if len(pairs) > 0 {
+		rs.overrides = append(rs.overrides, override{service: s.name, pairs: pairs})
+	}
 }

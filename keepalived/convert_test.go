@@ -401,11 +401,58 @@ virtual_server 10.0.0.100 5671 {
 }
 `,
 			check: func(t *testing.T, topo *topology.Topology) {
-				if c := topo.Services[0].Checks[0].ConnectTimeout; c != 3*time.Second {
+				s := topo.Services[0]
+				if c := s.Checks[0].ConnectTimeout; c != 3*time.Second {
 					t.Errorf("connect_timeout %s, want the first server's 3s", c)
 				}
+				if c := s.ChecksOf("rs_10_0_0_3"); len(c) != 1 || c[0].ConnectTimeout != 9*time.Second || c[0].Interval != 5*time.Second {
+					t.Errorf("10.0.0.3's checks %+v, want the service's with connect_timeout 9s as an override", c)
+				}
+				if c := s.ChecksOf("rs_10_0_0_4"); c[0].ConnectTimeout != 3*time.Second {
+					t.Errorf("10.0.0.4's checks %+v", c)
+				}
 			},
-			warnings: []string{"11|differs from the one of real_server 10.0.0.2 (line 6)", "15|10.0.0.4 has no checker|unchecked"},
+			warnings: []string{"15|10.0.0.4 has no checker|unchecked"},
+			absent:   []string{"differs"},
+		},
+		{
+			name: "several checkers on each real server, and one that differs in type",
+			conf: `virtual_server 10.0.0.100 5672 {
+  delay_loop 5
+  lb_algo wrr
+  lb_kind DR
+  real_server 10.0.0.2 5672 {
+    TCP_CHECK {
+      connect_timeout 3
+    }
+    HTTP_GET {
+      url {
+        path /api/health/checks/port-listener/5672
+      }
+      connect_port 15672
+    }
+  }
+  real_server 10.0.0.3 5672 {
+    TCP_CHECK {
+      connect_timeout 3
+    }
+    TCP_CHECK {
+      connect_port 15672
+    }
+  }
+}
+`,
+			check: func(t *testing.T, topo *topology.Topology) {
+				c := topo.Services[0].Checks
+				if len(c) != 2 || c[0].Name != "tcp" || c[0].Type != topology.CheckTCP || c[1].Name != "http" || c[1].Port != 15672 ||
+					c[1].HTTP == nil || c[1].HTTP.Path != "/api/health/checks/port-listener/5672" {
+					t.Errorf("checks %+v", c)
+				}
+				if len(topo.Services[0].Overrides) != 0 {
+					t.Errorf("overrides %+v", topo.Services[0].Overrides)
+				}
+			},
+			warnings: []string{"20|the tcp check of real_server 10.0.0.3 differs from that of real_server 10.0.0.2 (line 5) in more than its settings"},
 		},
 		{
 			name: "a virtual_server without real servers",

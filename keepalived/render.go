@@ -3,6 +3,7 @@ package keepalived
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -140,10 +141,32 @@ func (c *converter) servicesNode() *yaml.Node {
 			}
 			pairs = append(pairs, "real_servers", flowSeq(names...))
 		}
-		pairs = append(pairs, "check", checkNode(s.check))
+		if len(s.extra) == 0 {
+			pairs = append(pairs, "check", checkNode(s.check))
+		} else {
+			pairs = append(pairs, "checks", checksNode(append([]*check{s.check}, s.extra...)))
+		}
 		item := mapNode(false, pairs...)
 		item.HeadComment = fmt.Sprintf("virtual_server %s %d, line %d", c.vip, s.port, s.line)
 		seq.Content = append(seq.Content, item)
+	}
+	return seq
+}
+
+// checksNode lists several checks, each named after its type (tcp, tcp_2,
+// ...), as every check of a service needs its own name.
+func checksNode(checks []*check) *yaml.Node {
+	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	seen := map[string]int{}
+	for _, ch := range checks {
+		name := string(ch.typ)
+		seen[name]++
+		if n := seen[name]; n > 1 {
+			name = fmt.Sprintf("%s_%d", name, n)
+		}
+		n := checkNode(ch)
+		n.Content = append([]*yaml.Node{strNode("name"), strNode(name)}, n.Content...)
+		seq.Content = append(seq.Content, n)
 	}
 	return seq
 }
@@ -188,7 +211,52 @@ func checkNode(ch *check) *yaml.Node {
 func (c *converter) realServersNode() *yaml.Node {
 	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 	for _, rs := range c.servers {
-		seq.Content = append(seq.Content, mapNode(true, "name", rs.name, "address", rs.addr.String(), "weight", rs.weight))
+		if len(rs.overrides) == 0 {
+			seq.Content = append(seq.Content, mapNode(true, "name", rs.name, "address", rs.addr.String(), "weight", rs.weight))
+			continue
+		}
+		var overrides []any
+		for _, o := range rs.overrides {
+			overrides = append(overrides, o.service, mapNode(true, o.pairs...))
+		}
+		seq.Content = append(seq.Content, mapNode(false, "name", rs.name, "address", rs.addr.String(), "weight", rs.weight,
+			"check_overrides", mapNode(false, overrides...)))
 	}
 	return seq
+}
+
+// checkDiff returns the settings of o that differ from base, as key-value
+// pairs for check_overrides; false when they differ in what an override
+// cannot carry (the type, the scheme, TLS).
+func checkDiff(base, o *check) ([]any, bool) {
+	if base.typ != o.typ || base.scheme != o.scheme || base.tlsSkipVerify != o.tlsSkipVerify || base.tlsServerName != o.tlsServerName || base.host != o.host {
+		return nil, false
+	}
+	var pairs []any
+	if base.port != o.port {
+		pairs = append(pairs, "port", o.port)
+	}
+	if base.interval != o.interval && o.interval.set {
+		pairs = append(pairs, "interval", formatDuration(o.interval.v))
+	}
+	if base.connectTimeout != o.connectTimeout {
+		pairs = append(pairs, "connect_timeout", formatDuration(o.connectTimeout))
+	}
+	if base.retry != o.retry {
+		pairs = append(pairs, "retry", o.retry)
+	}
+	if base.delayBeforeRetry != o.delayBeforeRetry {
+		pairs = append(pairs, "delay_before_retry", formatDuration(o.delayBeforeRetry))
+	}
+	if base.path != o.path {
+		pairs = append(pairs, "path", o.path)
+	}
+	if !slices.Equal(base.expectStatus, o.expectStatus) {
+		var codes []*yaml.Node
+		for _, code := range o.expectStatus {
+			codes = append(codes, intNode(code))
+		}
+		pairs = append(pairs, "expect_status", flowSeq(codes...))
+	}
+	return pairs, true
 }
