@@ -57,7 +57,7 @@ func TestLab(t *testing.T) {
 	})
 	show(fmt.Sprintf("the director took rs2 out of amqp after %s (bound from the check settings: %s); it stays in management", took.Round(100*time.Millisecond), checkBound))
 	show(l.exec("director", l.directorArgs("status")...))
-	say("60 new clients: none reaches rs2")
+	say("36 new clients: none reaches rs2")
 	show(fmt.Sprint(count(l.connect(5672, sources(160, 196)))))
 
 	say("rs2's listener comes back: after rise (2) passing checks it is put back")
