@@ -131,3 +131,30 @@ func TestQuorumPutsTheSorryServerInAndTheHookHearsOfIt(t *testing.T) {
 		t.Errorf("events out of order:\n%s", got)
 	}
 }
+
+func TestMaintenanceIsNotified(t *testing.T) {
+	dir := t.TempDir()
+	events := filepath.Join(dir, "events")
+	hook := filepath.Join(dir, "hook")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\necho \"$LVSDR_EVENT $LVSDR_NODE $LVSDR_PREVIOUS_STATE>$LVSDR_STATE\" >>"+events+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	topo := reference()
+	topo.Director.Notify = &topology.Notify{Command: []string{hook}, Timeout: 5 * time.Second}
+	h := newHarness(t, topo)
+	h.start()
+	h.advanceUntil(10*time.Second, has(amqpNode2))
+	for _, on := range []bool{true, false} {
+		if err := h.d.SetMaintenance("rmq_node2", on); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.stop()
+	got, err := os.ReadFile(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got), "maintenance rmq_node2 undrained>drained\nmaintenance rmq_node2 drained>undrained\n") {
+		t.Errorf("the hook heard:\n%s", got)
+	}
+}

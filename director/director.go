@@ -286,6 +286,11 @@ func (d *Director) setMaintenance(req maintenanceRequest, topo *topology.Topolog
 		delete(d.drained, req.node)
 	}
 	d.Log.Info("maintenance", "real_server", req.node, "drained", req.on)
+	state, previous := "drained", "undrained"
+	if !req.on {
+		state, previous = previous, state
+	}
+	d.hook.Load().Send(notify.Event{Kind: "maintenance", Node: req.node, State: state, Previous: previous, At: d.Clock.Now()})
 	return d.reconcile(r.Update, topo, checks, nil, "maintenance")
 }
 

@@ -18,16 +18,18 @@ import (
 
 // Event is one state change.
 type Event struct {
-	// Kind is "check" (a check of a real server changed state) or "quorum"
-	// (a service lost or regained its quorum).
-	Kind    string
+	// Kind is "check" (a check of a real server changed state), "quorum"
+	// (a service lost or regained its quorum) or "maintenance" (`director
+	// drain` or `undrain`).
+	Kind string
+	// Service is empty for a maintenance event, which spans every service.
 	Service string
 	// Node is the real server, empty for a quorum event.
 	Node string
-	// Check names the check, empty for a quorum event.
+	// Check names the check, empty but for a check event.
 	Check string
 	// State is up, down or unknown for a check; lost or regained for a
-	// quorum.
+	// quorum; drained or undrained for maintenance.
 	State, Previous string
 	// Error is why a check failed, empty otherwise.
 	Error string
