@@ -158,3 +158,40 @@ func TestMaintenanceIsNotified(t *testing.T) {
 		t.Errorf("the hook heard:\n%s", got)
 	}
 }
+
+func TestStatusComesFromTheRunningDirector(t *testing.T) {
+	h := newHarness(t, reference())
+	h.controlSocket = filepath.Join(t.TempDir(), "director.sock")
+	h.start()
+	h.advanceUntil(10*time.Second, has(amqpNode2))
+	if err := h.d.SetMaintenance("rmq_node3", true); err != nil {
+		t.Fatal(err)
+	}
+	h.net.setDown(netip.MustParseAddrPort("10.0.0.3:5672"), true)
+	h.advanceUntil(10*time.Second, not(has(amqpNode2)))
+	// The file changes on disk but is not reloaded: the report is of the
+	// topology in force.
+	edited := reference()
+	edited.Services = edited.Services[:1]
+	h.topo.Store(edited)
+
+	r, err := QueryStatus(h.controlSocket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.DirectorRunning || len(r.Services) != 2 {
+		t.Fatalf("report of the running director: %+v", r)
+	}
+	amqp := r.Services[0].RealServers
+	if amqp[1].Health != "down" || amqp[1].InKernel || !strings.Contains(amqp[1].LastError, "refused") {
+		t.Errorf("rmq_node2: %+v", amqp[1])
+	}
+	if !amqp[2].Maintenance || amqp[2].Weight != 0 || amqp[2].Health != "up" {
+		t.Errorf("rmq_node3: %+v", amqp[2])
+	}
+	for _, s := range r.Services {
+		if len(s.Drift) != 0 {
+			t.Errorf("drift on the table the director keeps: %s %v", s.Name, s.Drift)
+		}
+	}
+}

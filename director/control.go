@@ -34,11 +34,14 @@ type CheckStatus struct {
 // ErrNoDirector means no director answers on the control socket.
 var ErrNoDirector = errors.New("no director is running")
 
-const checksPath = "/v1/checks"
+const (
+	checksPath = "/v1/checks"
+	statusPath = "/v1/status"
+)
 
 // serveControl answers status and maintenance requests on a unix socket that
 // only root can open. It returns a function that stops the server.
-func serveControl(path string, checks *healthcheck.Manager, maintain func(node string, on bool) error, log *slog.Logger) (func(), error) {
+func serveControl(path string, checks *healthcheck.Manager, maintain func(node string, on bool) error, report func() (Report, error), log *slog.Logger) (func(), error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
@@ -60,6 +63,17 @@ func serveControl(path string, checks *healthcheck.Manager, maintain func(node s
 	mux.HandleFunc("GET "+checksPath, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if err := json.NewEncoder(w).Encode(checkStatuses(checks)); err != nil {
+			log.Warn("control socket: write reply", "error", err)
+		}
+	})
+	mux.HandleFunc("GET "+statusPath, func(w http.ResponseWriter, _ *http.Request) {
+		r, err := report()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if err := json.NewEncoder(w).Encode(r); err != nil {
 			log.Warn("control socket: write reply", "error", err)
 		}
 	})
@@ -150,4 +164,23 @@ func QueryChecks(path string) ([]CheckStatus, error) {
 		return nil, fmt.Errorf("read the director's answer: %w", err)
 	}
 	return out, nil
+}
+
+// QueryStatus asks a running director for its report: the topology it runs,
+// the kernel as it reads it, its check states and maintenance.
+func QueryStatus(path string) (Report, error) {
+	resp, err := controlClient(path).Get("http://director" + statusPath)
+	if err != nil {
+		return Report{}, controlError(path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return Report{}, fmt.Errorf("ask the director at %s: %s: %s", path, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	var r Report
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return Report{}, fmt.Errorf("read the director's answer: %w", err)
+	}
+	return r, nil
 }

@@ -64,7 +64,9 @@ type Director struct {
 	maintenance chan maintenanceRequest
 	chansOnce   sync.Once
 	// drained names the real servers in maintenance; only Run touches it.
-	drained map[string]bool
+	// drainedView is a copy for the control socket's status.
+	drained     map[string]bool
+	drainedView atomic.Pointer[map[string]bool]
 	// leaving lists the destinations removed by a reload that wait for
 	// their connections to end (graceful.go); only Run touches it.
 	leaving []leaving
@@ -127,6 +129,7 @@ func (d *Director) Run(ctx context.Context) error {
 		return err
 	}
 	d.drained = state.maintenance()
+	d.publishDrained()
 	// Servers the kernel already has in stay in until a check says down, so
 	// a restart does not flap them.
 	adopted, err := ipvsctl.Read(d.Kernel, ipvsctl.DeclaredKeys(topo))
@@ -153,7 +156,7 @@ func (d *Director) Run(ctx context.Context) error {
 	checks.Update(d.targets(topo, adopted, source))
 
 	if d.ControlSocket != "" {
-		stop, err := serveControl(d.ControlSocket, checks, d.SetMaintenance, d.Log)
+		stop, err := serveControl(d.ControlSocket, checks, d.SetMaintenance, func() (Report, error) { return d.report(checks) }, d.Log)
 		if err != nil {
 			return err
 		}
@@ -285,6 +288,7 @@ func (d *Director) setMaintenance(req maintenanceRequest, topo *topology.Topolog
 	} else {
 		delete(d.drained, req.node)
 	}
+	d.publishDrained()
 	d.Log.Info("maintenance", "real_server", req.node, "drained", req.on)
 	state, previous := "drained", "undrained"
 	if !req.on {

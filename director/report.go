@@ -1,10 +1,13 @@
 package director
 
 import (
+	"errors"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
 
+	"github.com/lvsdr/lvsdr/healthcheck"
 	"github.com/lvsdr/lvsdr/ipvsctl"
 	"github.com/lvsdr/lvsdr/topology"
 )
@@ -188,4 +191,29 @@ func joinChecks(checks []topology.Check, states []CheckStatus) (health string, s
 func checkName(key string) string {
 	_, _, check := splitCheckKey(key)
 	return check
+}
+
+// errStarting answers a status request that comes before the director has
+// a topology in force.
+var errStarting = errors.New("the director is starting")
+
+// report is the running director's own status: the topology in force, which
+// may be newer or older than the file on disk, and its maintenance set.
+func (d *Director) report(checks *healthcheck.Manager) (Report, error) {
+	topo := d.obs.topology.Load()
+	drained := d.drainedView.Load()
+	if topo == nil || drained == nil {
+		return Report{}, errStarting
+	}
+	table, err := ipvsctl.Read(d.Kernel, ipvsctl.DeclaredKeys(topo))
+	if err != nil {
+		return Report{}, err
+	}
+	return BuildReport(topo, table, checkStatuses(checks), *drained, d.Clock.Now()), nil
+}
+
+// publishDrained copies the maintenance set for readers outside Run.
+func (d *Director) publishDrained() {
+	view := maps.Clone(d.drained)
+	d.drainedView.Store(&view)
 }

@@ -203,31 +203,52 @@ func applyCommand(o *options) *cobra.Command {
 
 func statusCommand(o *options) *cobra.Command {
 	var format string
-	cmd := o.kernelCommand("status", "Show the declared services as the kernel has them (weights, connections, rates), with health from the running director and drift from the file",
-		func(cmd *cobra.Command, topo *topology.Topology, kernel *ipvsctl.Netlink) error {
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the services as the kernel has them (weights, connections, rates), with health and drift: from the running director, or from the file and the kernel when none runs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "table" && format != "json" {
 				return fmt.Errorf("-o %s: want table or json", format)
 			}
-			table, err := ipvsctl.Read(kernel, ipvsctl.DeclaredKeys(topo))
+			report, err := director.QueryStatus(o.controlSocket)
+			if errors.Is(err, director.ErrNoDirector) {
+				report, err = o.offlineStatus()
+			}
 			if err != nil {
 				return err
 			}
-			checks, err := director.QueryChecks(o.controlSocket)
-			if err != nil && !errors.Is(err, director.ErrNoDirector) {
-				return err
-			}
-			state, err := o.state().Load()
-			if err != nil {
-				return err
-			}
-			report := director.BuildReport(topo, table, checks, state.Drained(), time.Now())
 			if format == "json" {
 				return director.WriteStatusJSON(cmd.OutOrStdout(), report)
 			}
 			return director.WriteStatus(cmd.OutOrStdout(), report)
-		})
+		},
+	}
 	cmd.Flags().StringVarP(&format, "output", "o", "table", "table or json")
 	return cmd
+}
+
+// offlineStatus reports from the file and the kernel when no director runs:
+// health is unknown.
+func (o *options) offlineStatus() (director.Report, error) {
+	topo, err := topology.Load(o.config)
+	if err != nil {
+		return director.Report{}, err
+	}
+	kernel, err := ipvsctl.Open(o.callTimeout)
+	if err != nil {
+		return director.Report{}, err
+	}
+	defer kernel.Close()
+	table, err := ipvsctl.Read(kernel, ipvsctl.DeclaredKeys(topo))
+	if err != nil {
+		return director.Report{}, err
+	}
+	state, err := o.state().Load()
+	if err != nil {
+		return director.Report{}, err
+	}
+	return director.BuildReport(topo, table, nil, state.Drained(), time.Now()), nil
 }
 
 func maintenanceCommand(o *options, verb string, on bool, short string) *cobra.Command {
