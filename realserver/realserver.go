@@ -172,12 +172,29 @@ func (a *Agent) Status(c Config) error {
 		}
 	}
 	item("VIP "+vip.String(), "present", have)
-	for _, kv := range wanted(c.Interface) {
-		v, err := a.Sysctl.Get(kv[0])
-		if err != nil {
-			v = "missing"
+	// The kernel takes the larger of "all" and the interface: that value is
+	// what must be right, whichever of the two carries it.
+	for _, key := range []struct{ name, want string }{{"arp_ignore", "1"}, {"arp_announce", "2"}} {
+		values := map[string]string{}
+		effective := -1
+		for _, dev := range []string{"all", c.Interface} {
+			v, err := a.Sysctl.Get(sysctl.Name("net", "ipv4", "conf", dev, key.name))
+			if err != nil {
+				v = "missing"
+			}
+			values[dev] = v
+			if n, err := strconv.Atoi(v); err == nil && n > effective {
+				effective = n
+			}
 		}
-		item(kv[0], kv[1], v)
+		have := "missing"
+		if effective >= 0 {
+			have = strconv.Itoa(effective)
+		}
+		if key.name == "arp_ignore" && have == "2" {
+			have = "1" // 2 suppresses too, more strictly
+		}
+		item(fmt.Sprintf("%s on %s (all=%s, %s=%s)", key.name, c.Interface, values["all"], c.Interface, values[c.Interface]), key.want, have)
 	}
 	for _, addr := range elsewhere {
 		ready = false

@@ -174,8 +174,20 @@ func TestStatus(t *testing.T) {
 		}, false, "NOT READY: the VIP is also on eth0"},
 		{"arp_announce reset by hand", func(a *Agent, _ *fakeAddrs) {
 			a.Start(cfg)
+			a.Sysctl.Set("net.ipv4.conf.all.arp_announce", "0")
+			a.Sysctl.Set("net.ipv4.conf.eth0.arp_announce", "1")
+		}, false, "arp_announce on eth0 (all=0, eth0=1)         want 2        have 1        NOT READY"},
+		// The kernel takes the larger of all and the interface.
+		{"arp settings on all alone", func(a *Agent, _ *fakeAddrs) {
+			a.Start(cfg)
+			a.Sysctl.Set("net.ipv4.conf.eth0.arp_ignore", "0")
 			a.Sysctl.Set("net.ipv4.conf.eth0.arp_announce", "0")
-		}, false, "net.ipv4.conf.eth0.arp_announce              want 2        have 0        NOT READY"},
+		}, true, "arp_ignore on eth0 (all=1, eth0=0)           want 1        have 1        ok"},
+		{"arp_ignore 2 on the interface", func(a *Agent, _ *fakeAddrs) {
+			a.Start(cfg)
+			a.Sysctl.Set("net.ipv4.conf.all.arp_ignore", "0")
+			a.Sysctl.Set("net.ipv4.conf.eth0.arp_ignore", "2")
+		}, true, "arp_ignore on eth0 (all=0, eth0=2)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
