@@ -99,6 +99,9 @@ type maintenanceRequest struct {
 	reply chan error
 }
 
+// hookGrace bounds how long a stopping director waits for its notify hook.
+const hookGrace = 5 * time.Second
+
 // ErrUnknownNode means a maintenance request named no real server of the
 // topology.
 var ErrUnknownNode = errors.New("no real server of that name in the topology")
@@ -123,7 +126,9 @@ func (d *Director) Run(ctx context.Context) error {
 		return err
 	}
 	d.setHook(nil, topo)
-	defer func() { d.hook.Load().Close() }()
+	// A slow hook gets a few seconds to report the last changes, not the
+	// power to hold up the exit.
+	defer func() { d.hook.Load().Stop(hookGrace) }()
 	state, err := d.State.Load()
 	if err != nil {
 		return err

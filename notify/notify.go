@@ -62,6 +62,10 @@ type Hook struct {
 	log     *slog.Logger
 	events  chan Event
 	done    chan struct{}
+	// ctx ends the hook for good: a run in progress is killed and the
+	// queue is dropped.
+	ctx    context.Context
+	cancel context.CancelFunc
 	// mu guards closed: a check may report a change while a reload
 	// replaces the hook.
 	mu     sync.Mutex
@@ -75,6 +79,7 @@ func Start(command []string, timeout time.Duration, log *slog.Logger) *Hook {
 
 func start(command []string, timeout time.Duration, log *slog.Logger, queue int) *Hook {
 	h := &Hook{command: command, timeout: timeout, log: log, events: make(chan Event, queue), done: make(chan struct{})}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
 	go h.loop()
 	return h
 }
@@ -98,7 +103,12 @@ func (h *Hook) Send(e Event) {
 }
 
 // Close lets the queued events run, then stops.
-func (h *Hook) Close() {
+func (h *Hook) Close() { h.Stop(-1) }
+
+// Stop takes no more events and lets the queued ones run for at most grace
+// (forever if negative); then the run in progress is killed and the rest
+// dropped, so that a slow hook cannot hold up the director's exit.
+func (h *Hook) Stop(grace time.Duration) {
 	if h == nil {
 		return
 	}
@@ -108,12 +118,30 @@ func (h *Hook) Close() {
 		close(h.events)
 	}
 	h.mu.Unlock()
+	if grace >= 0 {
+		select {
+		case <-h.done:
+		case <-time.After(grace):
+			h.cancel()
+		}
+	}
 	<-h.done
+	h.cancel()
 }
 
 func (h *Hook) loop() {
 	defer close(h.done)
+	dropped := 0
+	defer func() {
+		if dropped > 0 {
+			h.log.Warn("notify: events dropped at stop", "dropped", dropped)
+		}
+	}()
 	for e := range h.events {
+		if h.ctx.Err() != nil {
+			dropped++
+			continue
+		}
 		start := time.Now()
 		err := h.run(e)
 		attrs := []any{"service", e.Service, "node", e.Node, "state", e.State, "took", time.Since(start).Round(time.Millisecond)}
@@ -131,7 +159,7 @@ var ErrTimeout = errors.New("hook timed out and was killed")
 // run execs the hook for one event. The hook gets its own process group so
 // that a timeout kills whatever it started too.
 func (h *Hook) run(e Event) error {
-	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
+	ctx, cancel := context.WithTimeout(h.ctx, h.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, h.command[0], h.command[1:]...)
 	cmd.Env = append(os.Environ(), e.Env()...)

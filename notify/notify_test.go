@@ -100,3 +100,20 @@ func TestFailingHookIsLogged(t *testing.T) {
 		t.Errorf("log: %s", s)
 	}
 }
+
+func TestStopBoundsTheWaitForASlowHook(t *testing.T) {
+	var logs syncBuffer
+	h := Start([]string{script(t, "sleep 30\n")}, 20*time.Second, slog.New(slog.NewTextHandler(&logs, nil)))
+	for i := 0; i < 3; i++ {
+		h.Send(Event{Kind: "check", Service: "amqp", Node: "n", State: "down"})
+	}
+	begin := time.Now()
+	h.Stop(200 * time.Millisecond)
+	if took := time.Since(begin); took > 5*time.Second {
+		t.Errorf("Stop took %s behind a hook that sleeps 30s, want about its 200ms grace", took)
+	}
+	if !strings.Contains(logs.String(), "events dropped at stop") || !strings.Contains(logs.String(), "dropped=2") {
+		t.Errorf("log: %s", logs.String())
+	}
+	h.Send(Event{Kind: "check"}) // after Stop: ignored, no panic
+}
