@@ -31,7 +31,7 @@ func WriteStatus(w io.Writer, r Report) error {
 			}
 			fmt.Fprintln(tw, sched)
 		}
-		fmt.Fprintln(tw, "  REAL SERVER\tADDRESS\tFWD\tWEIGHT\tACTIVE\tINACTIVE\tCONNS\tCONN/S\tHEALTH\tSINCE\tLAST ERROR")
+		fmt.Fprintln(tw, "  REAL SERVER\tADDRESS\tFWD\tWEIGHT\tACTIVE\tINACTIVE\tCONNS\tCONN/S\tHEALTH\tSINCE\tCHECK TIME\tLAST ERROR")
 		for _, rs := range s.RealServers {
 			fwd, weight, active, inactive, conns, cps := "-", "absent", "-", "-", "-", "-"
 			if rs.InKernel {
@@ -50,10 +50,10 @@ func WriteStatus(w io.Writer, r Report) error {
 			if !rs.Since.IsZero() {
 				since = r.Time.Sub(rs.Since).Truncate(time.Second).String() + " ago"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rs.Name, rs.Address, fwd, weight, active, inactive, conns, cps, rs.Health, since, rs.LastError)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rs.Name, rs.Address, fwd, weight, active, inactive, conns, cps, rs.Health, since, checkTime(rs.Checks), rs.LastError)
 		}
 		for _, f := range s.Foreign {
-			fmt.Fprintf(tw, "  (not in file)\t%s\t%s\t%d\t\t\t\t\t\t\t\n", f.Address, f.Forwarding, f.Weight)
+			fmt.Fprintf(tw, "  (not in file)\t%s\t%s\t%d\t\t\t\t\t\t\t\t\n", f.Address, f.Forwarding, f.Weight)
 		}
 		if len(s.Drift) > 0 {
 			fmt.Fprintf(tw, "  drift: %s\n", strings.Join(s.Drift, "; "))
@@ -81,4 +81,17 @@ func byteSize(n uint64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f%ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// checkTime is how long the slowest last probe of a real server's checks
+// took: a check creeping towards its connect_timeout shows here first.
+func checkTime(checks []CheckStatus) string {
+	var slowest time.Duration
+	for _, c := range checks {
+		slowest = max(slowest, c.Latency)
+	}
+	if slowest == 0 {
+		return "-"
+	}
+	return slowest.Round(100 * time.Microsecond).String()
 }

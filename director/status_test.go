@@ -31,7 +31,7 @@ func TestWriteStatusJoinsKernelHealthAndDrift(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	checks := []CheckStatus{
 		{Key: "amqp/rmq_node1/tcp", State: "up", Since: now.Add(-time.Hour)},
-		{Key: "amqp/rmq_node2/tcp", State: "down", Since: now.Add(-90 * time.Second), LastError: "connect 10.0.0.3:5672: connection refused"},
+		{Key: "amqp/rmq_node2/tcp", State: "down", Since: now.Add(-90 * time.Second), LastError: "connect 10.0.0.3:5672: connection refused", Latency: 1234567},
 	}
 	var out bytes.Buffer
 	report := BuildReport(topo, table, checks, map[string]bool{"rmq_node3": true}, now)
@@ -41,7 +41,7 @@ func TestWriteStatusJoinsKernelHealthAndDrift(t *testing.T) {
 	for _, want := range []string{
 		"amqp  tcp 10.0.0.100:5672  wrr persistent 50s",
 		"rmq_node1    10.0.0.2:5672  dr   3 (file 1)  12      2         0      0       up       1h0m0s ago",
-		"rmq_node2    10.0.0.3:5672  -    absent      -       -         -      -       down     1m30s ago   connect 10.0.0.3:5672: connection refused",
+		"rmq_node2    10.0.0.3:5672  -    absent      -       -         -      -       down     1m30s ago   1.2ms       connect 10.0.0.3:5672: connection refused",
 		"rmq_node3    10.0.0.4:5672  dr   1 drained   -       -         -      -       unknown  -",
 		// node1's weight and node3's maintenance are drift; node2 is
 		// rightly out.
