@@ -21,7 +21,7 @@ func (d *Director) reportQuorum(topo *topology.Topology, checks *healthcheck.Man
 		if !allKnown(topo, s, checks) {
 			continue
 		}
-		lost := ipvsctl.QuorumLost(topo, s, health, d.drained)
+		lost := ipvsctl.QuorumLost(s, health, d.drained)
 		was, judged := d.quorum[s.Name]
 		d.quorum[s.Name] = lost
 		d.obs.quorum.Set(s.Name, lost)
@@ -32,7 +32,7 @@ func (d *Director) reportQuorum(topo *topology.Topology, checks *healthcheck.Man
 		if lost {
 			state, previous = "lost", "regained"
 		}
-		attrs := []any{"service", s.Name, "serving", ipvsctl.Serving(topo, s, health, d.drained), "quorum", s.Quorum, "sorry_server", s.SorryServer != nil}
+		attrs := []any{"service", s.Name, "serving", ipvsctl.Serving(s, health, d.drained), "quorum", s.Quorum, "sorry_server", s.SorryServer != nil}
 		if lost {
 			d.Log.Warn("quorum lost", attrs...)
 		} else {

@@ -45,7 +45,7 @@ func TestSorryServerBelowQuorum(t *testing.T) {
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("destinations:\n got %q\nwant %q", got, tt.want)
 			}
-			lost := QuorumLost(topo, topo.Services[0], down(tt.down...), tt.maintenance)
+			lost := QuorumLost(topo.Services[0], down(tt.down...), tt.maintenance)
 			if lost != (len(tt.want) > 0 && tt.want[len(tt.want)-1] == "-a -t 10.0.0.100:5672 -r 10.0.0.9:5672 -g -w 1") {
 				t.Errorf("QuorumLost = %v", lost)
 			}

@@ -183,7 +183,7 @@ func AllHealthy(string, string) bool { return true }
 
 // Serving counts the real servers of a service that take new clients:
 // healthy and not in maintenance.
-func Serving(t *topology.Topology, s topology.Service, healthy Health, maintenance map[string]bool) int {
+func Serving(s topology.Service, healthy Health, maintenance map[string]bool) int {
 	n := 0
 	for _, name := range s.RealServers {
 		if healthy(s.Name, name) && !maintenance[name] {
@@ -194,8 +194,8 @@ func Serving(t *topology.Topology, s topology.Service, healthy Health, maintenan
 }
 
 // QuorumLost reports whether fewer real servers of s serve than its quorum.
-func QuorumLost(t *topology.Topology, s topology.Service, healthy Health, maintenance map[string]bool) bool {
-	return Serving(t, s, healthy, maintenance) < s.Quorum
+func QuorumLost(s topology.Service, healthy Health, maintenance map[string]bool) bool {
+	return Serving(s, healthy, maintenance) < s.Quorum
 }
 
 // Desired computes the table that t wants given the check results and the
@@ -219,7 +219,7 @@ func Desired(t *topology.Topology, healthy Health, maintenance map[string]bool) 
 			Persistence: uint32(s.PersistenceTimeout.Seconds()),
 		}}
 		vs.Destinations = make([]Destination, 0, len(s.RealServers)+1)
-		sorry := s.SorryServer != nil && QuorumLost(t, s, healthy, maintenance)
+		sorry := s.SorryServer != nil && QuorumLost(s, healthy, maintenance)
 		for _, name := range s.RealServers {
 			rs := byName[name]
 			weight := rs.Weight
