@@ -67,6 +67,8 @@ type Director struct {
 	// drainedView is a copy for the control socket's status.
 	drained     map[string]bool
 	drainedView atomic.Pointer[map[string]bool]
+	// leavingView is a copy of leaving for the control socket's status.
+	leavingView atomic.Pointer[[]leaving]
 	// leaving lists the destinations removed by a reload that wait for
 	// their connections to end (graceful.go); only Run touches it.
 	leaving []leaving
@@ -311,6 +313,7 @@ func (d *Director) reconcile(
 	topo *topology.Topology, checks *healthcheck.Manager, retired []ipvsctl.ServiceKey, reason string,
 ) error {
 	health := healthy(topo, checks)
+	d.publishLeaving()
 	desired := d.withLeaving(ipvsctl.Desired(topo, health, d.drained))
 	// The wall clock, not d.Clock: this times the kernel, which a fake
 	// clock does not slow down.

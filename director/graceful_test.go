@@ -2,6 +2,7 @@ package director
 
 import (
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -58,5 +59,39 @@ func TestServiceRemovedByReloadStaysUntilItsServersHaveLeft(t *testing.T) {
 	state, err := h.state.Load()
 	if err != nil || slices.Contains(state.Owned, mgmt) {
 		t.Errorf("the deleted service is still owned: %+v %v", state.Owned, err)
+	}
+}
+
+func TestStatusTellsLeavingServersFromDrift(t *testing.T) {
+	topo := reference()
+	topo.Director.DrainTimeout = 2 * time.Minute
+	h := newHarness(t, topo)
+	h.controlSocket = filepath.Join(t.TempDir(), "director.sock")
+	h.start()
+	h.advanceUntil(10*time.Second, func(tab []string) bool { return len(tab) == 8 })
+	amqp := ipvsctl.Key(topo, topo.Services[0])
+	h.kernel.SetStats(amqp, ipvsctl.Destination{Address: netip.MustParseAddr("10.0.0.3"), Port: 5672}, ipvsctl.Stats{ActiveConns: 1})
+	next := reference()
+	next.Director.DrainTimeout = 2 * time.Minute
+	next.Services[0].RealServers = []string{"rmq_node1", "rmq_node3"}
+	h.topo.Store(next)
+	h.d.Reload()
+	h.settle()
+
+	r, err := QueryStatus(h.controlSocket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.Services[0]
+	if len(s.Foreign) != 1 || !s.Foreign[0].Leaving || s.Foreign[0].Address != "10.0.0.3:5672" || s.Foreign[0].Weight != 0 {
+		t.Errorf("leaving server: %+v", s.Foreign)
+	}
+	if len(s.Drift) != 0 {
+		t.Errorf("a scheduled removal reported as drift: %v", s.Drift)
+	}
+	var out strings.Builder
+	WriteStatus(&out, r)
+	if !strings.Contains(out.String(), "(leaving)    10.0.0.3:5672  dr   0") {
+		t.Errorf("status:\n%s", out.String())
 	}
 }

@@ -69,6 +69,9 @@ type ForeignServer struct {
 	Address    string `json:"address"`
 	Forwarding string `json:"forwarding"`
 	Weight     uint16 `json:"weight"`
+	// Leaving is set when the running director drains it (a real server
+	// removed by a reload) and will delete it.
+	Leaving bool `json:"leaving,omitempty"`
 }
 
 // BuildReport joins the topology, the kernel's table, the check states of
@@ -209,7 +212,37 @@ func (d *Director) report(checks *healthcheck.Manager) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	return BuildReport(topo, table, checkStatuses(checks), *drained, d.Clock.Now()), nil
+	r := BuildReport(topo, table, checkStatuses(checks), *drained, d.Clock.Now())
+	if leaving := d.leavingView.Load(); leaving != nil {
+		markLeaving(&r, *leaving)
+	}
+	return r, nil
+}
+
+// markLeaving tells, in a report, the real servers the director is draining
+// out: their deletion is scheduled, not drift.
+func markLeaving(r *Report, leaving []leaving) {
+	for i := range r.Services {
+		s := &r.Services[i]
+		for _, l := range leaving {
+			if netip.AddrPortFrom(l.key.Address, l.key.Port).String() != s.Address || string(l.key.Protocol) != s.Protocol {
+				continue
+			}
+			del := ipvsctl.Op{Kind: ipvsctl.DeleteDestination, Service: l.service, Destination: l.dest}.String()
+			s.Drift = slices.DeleteFunc(s.Drift, func(op string) bool { return op == del })
+			for j := range s.Foreign {
+				if s.Foreign[j].Address == l.dest.Endpoint().String() {
+					s.Foreign[j].Leaving = true
+				}
+			}
+		}
+	}
+}
+
+// publishLeaving copies the leaving destinations for readers outside Run.
+func (d *Director) publishLeaving() {
+	view := slices.Clone(d.leaving)
+	d.leavingView.Store(&view)
 }
 
 // publishDrained copies the maintenance set for readers outside Run.

@@ -53,7 +53,11 @@ func WriteStatus(w io.Writer, r Report) error {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rs.Name, rs.Address, fwd, weight, active, inactive, conns, cps, rs.Health, since, checkTime(rs.Checks), rs.LastError)
 		}
 		for _, f := range s.Foreign {
-			fmt.Fprintf(tw, "  (not in file)\t%s\t%s\t%d\t\t\t\t\t\t\t\t\n", f.Address, f.Forwarding, f.Weight)
+			what := "(not in file)"
+			if f.Leaving {
+				what = "(leaving)"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t\t\t\t\t\t\t\t\n", what, f.Address, f.Forwarding, f.Weight)
 		}
 		if len(s.Drift) > 0 {
 			fmt.Fprintf(tw, "  drift: %s\n", strings.Join(s.Drift, "; "))
@@ -90,8 +94,11 @@ func checkTime(checks []CheckStatus) string {
 	for _, c := range checks {
 		slowest = max(slowest, c.Latency)
 	}
-	if slowest == 0 {
+	switch {
+	case slowest == 0:
 		return "-"
+	case slowest < 100*time.Microsecond:
+		return "<0.1ms"
 	}
 	return slowest.Round(100 * time.Microsecond).String()
 }
