@@ -2,6 +2,7 @@ package topology
 
 import (
 	"fmt"
+	"slices"
 
 	"gopkg.in/yaml.v3"
 )
@@ -68,7 +69,7 @@ func (d *decoder) overrides(t *Topology, rs RealServer, n *yaml.Node, path strin
 		case si < 0:
 			d.problemf(key, "%s: no service is named %q", path, key.Value)
 			continue
-		case !contains(t.Services[si].RealServers, rs.Name):
+		case !slices.Contains(t.Services[si].RealServers, rs.Name):
 			d.problemf(key, "%s: %s is not a real server of service %s", path, rs.Name, key.Value)
 			continue
 		case len(t.Services[si].Checks) == 0:
@@ -136,15 +137,6 @@ func markLines(n *yaml.Node, lines map[int]bool) {
 	for _, c := range n.Content {
 		markLines(c, lines)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // check decodes one check of a service; n is nil for the default check.
