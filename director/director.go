@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -148,7 +147,7 @@ func (d *Director) Run(ctx context.Context) error {
 	dirty := make(chan struct{}, 1)
 	checks := healthcheck.NewManager(d.Clock, func(t healthcheck.Transition) {
 		d.obs.transition(t)
-		service, node, check := splitCheckKey(t.Key)
+		service, node, check := healthcheck.SplitKey(t.Key)
 		d.Log.Info("check state changed", "service", service, "real_server", node, "check", check, "from", t.From, "to", t.To, "error", errString(t.Err))
 		d.hook.Load().Send(notify.Event{Kind: "check", Service: service, Node: node, Check: check,
 			Previous: t.From.String(), State: t.To.String(), Error: errString(t.Err), At: t.At})
@@ -364,17 +363,9 @@ func (d *Director) announce(topo *topology.Topology) {
 }
 
 // CheckKey names one check of one real server in one service:
-// "amqp/rmq_node1/tcp". Names hold no '/', so the key splits back.
+// "amqp/rmq_node1/tcp".
 func CheckKey(service, realServer, check string) string {
-	return service + "/" + realServer + "/" + check
-}
-
-func splitCheckKey(key string) (service, realServer, check string) {
-	parts := strings.SplitN(key, "/", 3)
-	for len(parts) < 3 {
-		parts = append(parts, "")
-	}
-	return parts[0], parts[1], parts[2]
+	return healthcheck.Key(service, realServer, check)
 }
 
 // targets lists one health-check target per check of each real server of

@@ -192,7 +192,7 @@ func joinChecks(checks []topology.Check, states []CheckStatus) (health string, s
 }
 
 func checkName(key string) string {
-	_, _, check := splitCheckKey(key)
+	_, _, check := healthcheck.SplitKey(key)
 	return check
 }
 

@@ -1,6 +1,6 @@
 package metrics
 
-import "strings"
+import "github.com/lvsdr/lvsdr/healthcheck"
 
 // checkLabels are the labels of one check of one real server in one
 // service.
@@ -8,13 +8,8 @@ type checkLabels struct {
 	service, realServer, check string
 }
 
-// splitCheckKey reads the director's check key, "service/real_server/check"
-// (director.CheckKey; topology names hold no '/'). The director package
-// imports this one, so the key format is repeated here rather than shared.
+// splitCheckKey reads the labels out of a check's healthcheck.Key.
 func splitCheckKey(key string) checkLabels {
-	parts := strings.SplitN(key, "/", 3)
-	for len(parts) < 3 {
-		parts = append(parts, "")
-	}
-	return checkLabels{service: parts[0], realServer: parts[1], check: parts[2]}
+	s, rs, c := healthcheck.SplitKey(key)
+	return checkLabels{service: s, realServer: rs, check: c}
 }
