@@ -319,9 +319,12 @@ func (d *Director) reconcile(
 	began := time.Now()
 	ops, err := step(desired, retired)
 	d.obs.reconciled(reason, time.Since(began), ops, err)
-	names := opNames(topo)
-	for _, op := range ops {
-		d.Log.Info("ipvs", append(names(op), "op", op.String(), "reason", reason)...)
+	if len(ops) > 0 {
+		// Most resyncs run no operation: name them only when there are.
+		names := opNames(topo)
+		for _, op := range ops {
+			d.Log.Info("ipvs", append(names(op), "op", op.String(), "reason", reason)...)
+		}
 	}
 	if err != nil {
 		d.Log.Error("reconcile failed; the next resync retries", "reason", reason, "error", err)
