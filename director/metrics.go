@@ -163,13 +163,16 @@ func (o *observer) reconciled(reason string, took time.Duration, ops []ipvsctl.O
 }
 
 // scheduled counts the operations of ops that delete a swept leaving
-// destination.
+// destination, or a retired service whose real servers have all left: a
+// resync deletes no other service, as the diff deletes only the services
+// it is handed as retired.
 func (o *observer) scheduled(ops []ipvsctl.Op) int {
 	n := 0
 	for _, op := range ops {
-		if op.Kind == ipvsctl.DeleteDestination && slices.ContainsFunc(o.swept, func(l leaving) bool {
+		swept := op.Kind == ipvsctl.DeleteDestination && slices.ContainsFunc(o.swept, func(l leaving) bool {
 			return l.key == op.Service.Key && l.dest.Endpoint() == op.Destination.Endpoint()
-		}) {
+		})
+		if swept || op.Kind == ipvsctl.DeleteService {
 			n++
 		}
 	}

@@ -255,3 +255,24 @@ func TestLeavingServerDeletedByAResyncIsNotDrift(t *testing.T) {
 	h.wantMetric("lvsdr_ipvs_operations_total", map[string]string{"op": "delete_destination"}, 1)
 	h.wantMetric("lvsdr_drift_operations", nil, 0)
 }
+
+func TestRetiredServiceDeletedByAResyncIsNotDrift(t *testing.T) {
+	topo := reference()
+	topo.Director.DrainTimeout = 2 * time.Minute
+	h := newHarness(t, topo)
+	h.start()
+	h.advanceUntil(10*time.Second, func(tab []string) bool { return len(tab) == 8 })
+	next := reference()
+	next.Director.DrainTimeout = 2 * time.Minute
+	next.Services = next.Services[:1]
+	mgmt := ipvsctl.Key(topo, topo.Services[1])
+	for _, addr := range []string{"10.0.0.2", "10.0.0.3", "10.0.0.4"} {
+		h.kernel.SetStats(mgmt, ipvsctl.Destination{Address: netip.MustParseAddr(addr), Port: 15672}, ipvsctl.Stats{})
+	}
+	h.topo.Store(next)
+	h.d.Reload()
+	h.settle()
+	h.advanceUntil(time.Minute, not(has("-t 10.0.0.100:15672 -s wrr -p 50")))
+	h.wantMetric("lvsdr_ipvs_operations_total", map[string]string{"op": "delete_service"}, 1)
+	h.wantMetric("lvsdr_drift_operations", nil, 0)
+}
