@@ -382,3 +382,31 @@ func TestRemovedRealServerDrainsBeforeItIsDeleted(t *testing.T) {
 	}
 	t.Logf("%s deleted %s after it was drained", node, gone)
 }
+
+func TestRemovedServiceDrainsBeforeItIsDeleted(t *testing.T) {
+	needIPVS(t)
+	l := up(t, [3]int{1, 1, 1})
+	node, progress := l.holdConnection(subnet + ".150")
+	l.withoutAMQP = true
+	l.topology([3]int{1, 1, 1}, "")
+	d, _ := l.procs.Load("director")
+	reloaded := time.Now()
+	d.(*proc).cmd.Process.Signal(syscall.SIGHUP)
+	l.waitFor("amqp kept, every node at weight 0", 5*time.Second, func(tab map[string]map[string]string) bool {
+		amqp, ok := tab[vip+":5672"]
+		return ok && len(amqp) == 3 && amqp[subnet+".11:5672"] == "Route 0" && amqp[subnet+".12:5672"] == "Route 0" && amqp[subnet+".13:5672"] == "Route 0"
+	})
+	progress("after its service was removed from the file")
+	// The connection is still open, so the service goes at drain_timeout (8 s).
+	gone := l.waitFor("amqp deleted", 20*time.Second, func(tab map[string]map[string]string) bool {
+		_, in := tab[vip+":5672"]
+		return !in
+	})
+	if since := time.Since(reloaded); since < 8*time.Second {
+		t.Errorf("amqp deleted %s after the reload, before drain_timeout 8s, with a connection to %s open", since, node)
+	}
+	if _, ok := l.table()[vip+":15672"]; !ok {
+		t.Errorf("management went with amqp")
+	}
+	t.Logf("amqp deleted %s after its servers went to weight 0", gone)
+}

@@ -48,6 +48,8 @@ type lab struct {
 	// checkExtra is added to the check settings of both services,
 	// serviceExtra to the services, directorExtra to the director's.
 	checkExtra, serviceExtra, directorExtra string
+	// withoutAMQP leaves the amqp service out of the file.
+	withoutAMQP bool
 }
 
 // binary returns the path of a built lvsdr binary.
@@ -215,17 +217,22 @@ func (l *lab) topology(weights [3]int, extra string) {
 		check += ", real_servers: [" + strings.Join(l.members, ", ") + "]"
 	}
 	check += l.serviceExtra
+	// A commented-out item leaves the amqp service out of the file.
+	amqpItem := "- "
+	if l.withoutAMQP {
+		amqpItem = "# "
+	}
 	doc := fmt.Sprintf(`vip: %s
 director: {interface: eth0, resync_interval: 5s, drain_timeout: 8s`+l.directorExtra+`}
 services:
-  - {name: amqp, port: 5672, scheduler: wrr, forwarding: dr, persistence_timeout: 50, %s}
+  %s{name: amqp, port: 5672, scheduler: wrr, forwarding: dr, persistence_timeout: 50, %s}
   - {name: management, port: 15672, scheduler: wrr, forwarding: dr, persistence_timeout: 50, %s}
 real_servers:
   - {name: rs1, address: %s.11, weight: %d}
   - {name: rs2, address: %s.12, weight: %d}
   - {name: rs3, address: %s.13, weight: %d}
 realserver: {interface: eth0}
-%s`, vip, check, check, subnet, weights[0], subnet, weights[1], subnet, weights[2], extra)
+%s`, vip, amqpItem, check, check, subnet, weights[0], subnet, weights[1], subnet, weights[2], extra)
 	l.config = filepath.Join(l.dir, "topology.yaml")
 	if err := os.WriteFile(l.config, []byte(doc), 0o644); err != nil {
 		l.t.Fatal(err)
