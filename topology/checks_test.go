@@ -149,17 +149,26 @@ func TestSeveralChecksProblems(t *testing.T) {
 	}
 }
 
-func TestMetricsAddress(t *testing.T) {
+func TestDirectorMetricsAddressAndMarkBase(t *testing.T) {
+	address := func(d Director) any { return d.MetricsAddress }
+	base := func(d Director) any { return d.CheckMarkBase }
 	tests := []struct {
 		value string
-		want  netip.AddrPort
+		got   func(Director) any
+		want  any
 		err   string
 	}{
-		{"", DefaultMetricsAddress, ""},
-		{"metrics_address: 0.0.0.0:9100", netip.MustParseAddrPort("0.0.0.0:9100"), ""},
-		{"metrics_address: off", netip.AddrPort{}, ""},
-		{"metrics_address: localhost:9100", netip.AddrPort{}, `t.yaml:4: director.metrics_address must be an IPv4 address and port such as 127.0.0.1:9967, or off, not "localhost:9100"`},
-		{"metrics_address: 127.0.0.1", netip.AddrPort{}, `director.metrics_address must be an IPv4 address and port`},
+		{"", address, DefaultMetricsAddress, ""},
+		{"metrics_address: 0.0.0.0:9100", address, netip.MustParseAddrPort("0.0.0.0:9100"), ""},
+		{"metrics_address: off", address, netip.AddrPort{}, ""},
+		{"metrics_address: localhost:9100", address, nil, `t.yaml:4: director.metrics_address must be an IPv4 address and port such as 127.0.0.1:9967, or off, not "localhost:9100"`},
+		{"metrics_address: 127.0.0.1", address, nil, `director.metrics_address must be an IPv4 address and port`},
+		{"", base, uint32(DefaultCheckMarkBase), ""},
+		{"check_fwmark_base: 0x10000", base, uint32(0x10000), ""},
+		{"check_fwmark_base: 4096", base, uint32(4096), ""},
+		{"check_fwmark_base: 0", base, nil, "director.check_fwmark_base must be between 1 and 0xfffeffff, not 0x0"},
+		{"check_fwmark_base: 0xffffffff", base, nil, "director.check_fwmark_base must be between 1 and 0xfffeffff"},
+		{"check_fwmark_base: mark", base, nil, `director.check_fwmark_base must be a firewall mark such as 0x4c560000 or 1280704512, not "mark"`},
 	}
 	for _, tt := range tests {
 		doc := strings.Replace(several, "  notify: {command: [/bin/true, --flag]}\n", "  "+tt.value+"\n", 1)
@@ -173,38 +182,8 @@ func TestMetricsAddress(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", tt.value, err)
 		}
-		if topo.Director.MetricsAddress != tt.want {
-			t.Errorf("%q: address %v, want %v", tt.value, topo.Director.MetricsAddress, tt.want)
-		}
-	}
-}
-
-func TestCheckMarkBase(t *testing.T) {
-	tests := []struct {
-		value string
-		want  uint32
-		err   string
-	}{
-		{"check_fwmark_base: 0x10000", 0x10000, ""},
-		{"check_fwmark_base: 4096", 4096, ""},
-		{"check_fwmark_base: 0", 0, "director.check_fwmark_base must be between 1 and 0xfffeffff, not 0x0"},
-		{"check_fwmark_base: 0xffffffff", 0, "director.check_fwmark_base must be between 1 and 0xfffeffff"},
-		{"check_fwmark_base: mark", 0, `director.check_fwmark_base must be a firewall mark such as 0x4c560000 or 1280704512, not "mark"`},
-	}
-	for _, tt := range tests {
-		doc := strings.Replace(several, "  notify: {command: [/bin/true, --flag]}\n", "  "+tt.value+"\n", 1)
-		topo, err := Parse("t.yaml", []byte(doc))
-		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("%q: err %v, want %s", tt.value, err, tt.err)
-			}
-			continue
-		}
-		if err != nil {
-			t.Fatalf("%q: %v", tt.value, err)
-		}
-		if topo.Director.CheckMarkBase != tt.want {
-			t.Errorf("%q: base %#x, want %#x", tt.value, topo.Director.CheckMarkBase, tt.want)
+		if got := tt.got(topo.Director); got != tt.want {
+			t.Errorf("%q: %v, want %v", tt.value, got, tt.want)
 		}
 	}
 }
