@@ -1,0 +1,52 @@
+package topology
+
+import (
+	"os"
+	"path/filepath"
+
+	"gopkg.in/yaml.v3"
+)
+
+// notify decodes the hook run on state changes. The command is checked
+// here, so that a typo is found at validation rather than at the first
+// failure it was meant to report.
+func (d *decoder) notify(n *yaml.Node, path string) *Notify {
+	h := &Notify{Timeout: DefaultNotifyTimeout}
+	present := d.mapping(n, path, fields{
+		"command": func(v *yaml.Node) {
+			items := d.sequence(v, path+".command")
+			for _, item := range items {
+				var arg string
+				d.str(item, path+".command[]", &arg)
+				h.Command = append(h.Command, arg)
+			}
+			if v.Kind == yaml.SequenceNode && len(items) == 0 {
+				d.problemf(v, "%s.command is empty: give the program and its arguments as a list", path)
+			}
+			if len(h.Command) > 0 {
+				d.executable(items[0], path+".command[0]", h.Command[0])
+			}
+		},
+		"timeout": func(v *yaml.Node) { d.positive(v, path+".timeout", &h.Timeout) },
+	})
+	if n.Kind == yaml.MappingNode && present["command"] == nil {
+		d.problemf(n, "%s.command is required: the program and its arguments, as a list (no shell)", path)
+	}
+	return h
+}
+
+// executable checks that file is an absolute path to a program this user
+// may run.
+func (d *decoder) executable(n *yaml.Node, path, file string) {
+	if !filepath.IsAbs(file) {
+		d.problemf(n, "%s must be an absolute path (the hook runs without a shell or PATH lookup), not %q", path, file)
+		return
+	}
+	info, err := os.Stat(file)
+	switch {
+	case err != nil:
+		d.problemf(n, "%s: %v", path, err)
+	case info.IsDir() || info.Mode().Perm()&0o111 == 0:
+		d.problemf(n, "%s: %s is not an executable file", path, file)
+	}
+}
