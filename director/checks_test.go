@@ -195,3 +195,19 @@ func TestStatusComesFromTheRunningDirector(t *testing.T) {
 		}
 	}
 }
+
+func TestNoAddressToCheckThroughTheVIPFromStopsBeforeAnythingIsTouched(t *testing.T) {
+	topo := reference()
+	topo.Services[0].Checks[0].ThroughVIP = true
+	h := newHarness(t, topo)
+	h.vip.noSource = true
+	h.start()
+	err := <-h.done
+	h.cancel = nil
+	if err == nil || !strings.Contains(err.Error(), "checks through the VIP: eth0 has no IPv4 address but the VIP") {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(h.vip.bound) != 0 || len(h.sysctl.values) != 0 || h.kernel.Writes != 0 {
+		t.Errorf("a director that could not start left the VIP %v, sysctls %v, %d kernel writes", h.vip.bound, h.sysctl.values, h.kernel.Writes)
+	}
+}

@@ -113,6 +113,12 @@ func (d *Director) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Before the VIP goes on: a director that cannot check through the VIP
+	// stops without having bound it.
+	source, err := d.prepareVIPChecks(topo)
+	if err != nil {
+		return err
+	}
 	if err := d.VIP.Bind(topo.Director.Interface, topo.VIP); err != nil {
 		return err
 	}
@@ -121,10 +127,6 @@ func (d *Director) Run(ctx context.Context) error {
 		if err := d.Sysctl.Set(kv[0], kv[1]); err != nil {
 			return fmt.Errorf("set director sysctl: %w", err)
 		}
-	}
-	source, err := d.prepareVIPChecks(topo)
-	if err != nil {
-		return err
 	}
 	d.setHook(nil, topo)
 	// A slow hook gets a few seconds to report the last changes, not the

@@ -101,6 +101,8 @@ func (p fakeProber) Probe(context.Context) error {
 var probeSource = netip.MustParseAddr("10.0.0.1")
 
 type fakeVIP struct {
+	// noSource makes ProbeSource fail, as on an interface with the VIP alone.
+	noSource  bool
 	mu        sync.Mutex
 	bound     map[string]netip.Addr
 	announced int
@@ -120,7 +122,12 @@ func (f *fakeVIP) Bind(iface string, vip netip.Addr) error {
 	return nil
 }
 
-func (f *fakeVIP) ProbeSource(string, netip.Addr) (netip.Addr, error) { return probeSource, nil }
+func (f *fakeVIP) ProbeSource(string, netip.Addr) (netip.Addr, error) {
+	if f.noSource {
+		return netip.Addr{}, errors.New("eth0 has no IPv4 address but the VIP to send checks from")
+	}
+	return probeSource, nil
+}
 
 func (f *fakeVIP) Unbind(iface string, vip netip.Addr) error {
 	f.mu.Lock()
