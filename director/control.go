@@ -24,7 +24,7 @@ import (
 // CheckStatus is the state of one health check as the control socket
 // reports it.
 type CheckStatus struct {
-	Key       string        `json:"key"`
+	Key       healthcheck.Key `json:"key"`
 	State     string        `json:"state"`
 	Since     time.Time     `json:"since"`
 	LastError string        `json:"last_error,omitempty"`
@@ -108,7 +108,7 @@ func checkStatuses(checks *healthcheck.Manager) []CheckStatus {
 		}
 		out = append(out, cs)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	sort.Slice(out, func(i, j int) bool { return out[i].Key.String() < out[j].Key.String() })
 	return out
 }
 

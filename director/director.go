@@ -149,7 +149,7 @@ func (d *Director) Run(ctx context.Context) error {
 	dirty := make(chan struct{}, 1)
 	checks := healthcheck.NewManager(d.Clock, func(t healthcheck.Transition) {
 		d.obs.transition(t)
-		service, node, check := healthcheck.SplitKey(t.Key)
+		service, node, check := t.Key.Service, t.Key.RealServer, t.Key.Check
 		d.Log.Info("check state changed", "service", service, "real_server", node, "check", check, "from", t.From, "to", t.To, "error", errString(t.Err))
 		d.hook.Load().Send(notify.Event{Kind: "check", Service: service, Node: node, Check: check,
 			Previous: t.From.String(), State: t.To.String(), Error: errString(t.Err), At: t.At})
@@ -369,8 +369,8 @@ func (d *Director) announce(topo *topology.Topology) {
 
 // CheckKey names one check of one real server in one service:
 // "amqp/rmq_node1/tcp".
-func CheckKey(service, realServer, check string) string {
-	return healthcheck.Key(service, realServer, check)
+func CheckKey(service, realServer, check string) healthcheck.Key {
+	return healthcheck.Key{Service: service, RealServer: realServer, Check: check}
 }
 
 // targets lists one health-check target per check of each real server of
@@ -398,6 +398,7 @@ func (d *Director) targets(topo *topology.Topology, adopted ipvsctl.Table, sourc
 				targets = append(targets, healthcheck.Target{
 					Key:              CheckKey(s.Name, rs.Name, c.Name),
 					Prober:           d.NewProber(target, c),
+					Settings:         probeSettings{target, c},
 					Interval:         c.Interval,
 					ConnectTimeout:   c.ConnectTimeout,
 					Retry:            c.Retry,
@@ -409,6 +410,13 @@ func (d *Director) targets(topo *topology.Topology, adopted ipvsctl.Table, sourc
 		}
 	}
 	return targets
+}
+
+// probeSettings is what a prober is built from: a reload that leaves it
+// unchanged leaves the check's loop running.
+type probeSettings struct {
+	Target ProbeTarget
+	Check  topology.Check
 }
 
 // healthy reads the check states: a real server passes when every check of

@@ -104,7 +104,7 @@ func (o *observer) start(topo *topology.Topology) error {
 // the rest of the reload stands.
 func (o *observer) reload(topo *topology.Topology, targets []healthcheck.Target) {
 	o.topology.Store(topo)
-	keys := make([]string, len(targets))
+	keys := make([]healthcheck.Key, len(targets))
 	for i, t := range targets {
 		keys[i] = t.Key
 	}

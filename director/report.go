@@ -78,7 +78,7 @@ type ForeignServer struct {
 // the running director (nil when none runs) and the real servers in
 // maintenance.
 func BuildReport(topo *topology.Topology, kernel ipvsctl.Table, checks []CheckStatus, maintenance map[string]bool, now time.Time) Report {
-	byKey := make(map[string]CheckStatus, len(checks))
+	byKey := make(map[healthcheck.Key]CheckStatus, len(checks))
 	for _, c := range checks {
 		byKey[c.Key] = c
 	}
@@ -116,7 +116,7 @@ func BuildReport(topo *topology.Topology, kernel ipvsctl.Table, checks []CheckSt
 
 // reportedHealth is the director's view of health rebuilt from its check
 // states: a real server passes when every check of it is up.
-func reportedHealth(topo *topology.Topology, byKey map[string]CheckStatus) ipvsctl.Health {
+func reportedHealth(topo *topology.Topology, byKey map[healthcheck.Key]CheckStatus) ipvsctl.Health {
 	return func(service, realServer string) bool {
 		s, _ := topo.ServiceByName(service)
 		// A check the director does not report (its topology is older
@@ -130,7 +130,7 @@ func reportedHealth(topo *topology.Topology, byKey map[string]CheckStatus) ipvsc
 	}
 }
 
-func serverReport(s topology.Service, rs topology.RealServer, vs ipvsctl.VirtualServer, byKey map[string]CheckStatus, drained, running bool) ServerReport {
+func serverReport(s topology.Service, rs topology.RealServer, vs ipvsctl.VirtualServer, byKey map[healthcheck.Key]CheckStatus, drained, running bool) ServerReport {
 	ep := netip.AddrPortFrom(rs.Address, s.Port)
 	r := ServerReport{Name: rs.Name, Address: ep.String(), FileWeight: rs.Weight, Maintenance: drained, Health: "not checked"}
 	for _, d := range vs.Destinations {
@@ -180,7 +180,7 @@ func joinChecks(checks []topology.Check, states []CheckStatus) (health string, s
 	case down != nil:
 		health, since, lastErr = "down", down.Since, down.LastError
 		if len(checks) > 1 {
-			name := checkName(down.Key)
+			name := down.Key.Check
 			health, lastErr = "down ("+name+")", name+": "+lastErr
 		}
 	case up == len(checks):
@@ -189,11 +189,6 @@ func joinChecks(checks []topology.Check, states []CheckStatus) (health string, s
 		health = "unknown"
 	}
 	return health, since, lastErr
-}
-
-func checkName(key string) string {
-	_, _, check := healthcheck.SplitKey(key)
-	return check
 }
 
 // errStarting answers a status request that comes before the director has

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvsdr/lvsdr/healthcheck"
 	"github.com/lvsdr/lvsdr/ipvsctl"
 )
 
@@ -30,8 +31,8 @@ func TestWriteStatusJoinsKernelHealthAndDrift(t *testing.T) {
 	}
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	checks := []CheckStatus{
-		{Key: "amqp/rmq_node1/tcp", State: "up", Since: now.Add(-time.Hour)},
-		{Key: "amqp/rmq_node2/tcp", State: "down", Since: now.Add(-90 * time.Second), LastError: "connect 10.0.0.3:5672: connection refused", Latency: 1234567},
+		{Key: healthcheck.Key{Service: "amqp", RealServer: "rmq_node1", Check: "tcp"}, State: "up", Since: now.Add(-time.Hour)},
+		{Key: healthcheck.Key{Service: "amqp", RealServer: "rmq_node2", Check: "tcp"}, State: "down", Since: now.Add(-90 * time.Second), LastError: "connect 10.0.0.3:5672: connection refused", Latency: 1234567},
 	}
 	var out bytes.Buffer
 	report := BuildReport(topo, table, checks, map[string]bool{"rmq_node3": true}, now)

@@ -11,9 +11,14 @@ import (
 
 // Target is one thing to check: a real server of a service.
 type Target struct {
-	// Key identifies the target across reloads ("amqp/rmq_node1").
-	Key    string
+	// Key identifies the target across reloads.
+	Key    Key
 	Prober Prober
+	// Settings is what Prober was built from, as plain data (no funcs):
+	// Update compares it, not the built Prober, whose dialer may hold a
+	// Control func that is never equal to its rebuilt self. A target
+	// without Settings is compared by its Prober.
+	Settings any
 	// Interval is the time between the end of a check and the next one.
 	Interval time.Duration
 	// ConnectTimeout bounds each probe.
@@ -30,7 +35,7 @@ type Target struct {
 
 // Transition is a change of a target's state.
 type Transition struct {
-	Key      string
+	Key      Key
 	From, To State
 	// Err is the error of the check that failed, nil for a pass.
 	Err error
@@ -42,13 +47,12 @@ type Manager struct {
 	clock  clock.Clock
 	notify func(Transition)
 	// onProbe, when set, is told of every probe; loops copy it when they
-	// start. It lives here rather than on Target because Update compares
-	// targets with reflect.DeepEqual, and a func is never equal to itself.
+	// start.
 	onProbe ProbeObserver
 
 	mu     sync.Mutex
-	loops  map[string]*loop
-	status map[string]*Status
+	loops  map[Key]*loop
+	status map[Key]*Status
 	wg     sync.WaitGroup
 }
 
@@ -62,12 +66,12 @@ type loop struct {
 // ProbeObserver is told of each probe of a target, retries included: how
 // long it took and its error, nil for a pass. It is called from the
 // checking goroutine and must not block for long.
-type ProbeObserver func(key string, latency time.Duration, err error)
+type ProbeObserver func(key Key, latency time.Duration, err error)
 
 // NewManager returns a manager with no targets. notify is called, from the
 // checking goroutine, on every state change; it must not block for long.
 func NewManager(clk clock.Clock, notify func(Transition)) *Manager {
-	return &Manager{clock: clk, notify: notify, loops: map[string]*loop{}, status: map[string]*Status{}}
+	return &Manager{clock: clk, notify: notify, loops: map[Key]*loop{}, status: map[Key]*Status{}}
 }
 
 // OnProbe makes f the observer of every probe. Call it before Update: a loop
@@ -86,12 +90,12 @@ func (m *Manager) OnProbe(f ProbeObserver) {
 func (m *Manager) Update(targets []Target) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	wanted := make(map[string]bool, len(targets))
+	wanted := make(map[Key]bool, len(targets))
 	var starting []Target
 	for _, t := range targets {
 		wanted[t.Key] = true
 		if l, ok := m.loops[t.Key]; ok {
-			if reflect.DeepEqual(l.target, t) {
+			if sameCheck(l.target, t) {
 				continue
 			}
 			l.cancel() // new settings: a new loop, the same state
@@ -112,6 +116,19 @@ func (m *Manager) Update(targets []Target) {
 	}
 }
 
+// sameCheck reports whether b checks exactly as a does, so that a's loop
+// can go on.
+func sameCheck(a, b Target) bool {
+	if a.Interval != b.Interval || a.ConnectTimeout != b.ConnectTimeout || a.Retry != b.Retry ||
+		a.DelayBeforeRetry != b.DelayBeforeRetry || a.Rise != b.Rise {
+		return false
+	}
+	if a.Settings == nil && b.Settings == nil {
+		return reflect.DeepEqual(a.Prober, b.Prober)
+	}
+	return reflect.DeepEqual(a.Settings, b.Settings)
+}
+
 // start runs a loop for t whose first check comes after delay. m.mu is held.
 func (m *Manager) start(t Target, delay time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -125,7 +142,7 @@ func (m *Manager) start(t Target, delay time.Duration) {
 }
 
 // Status returns the state of one target.
-func (m *Manager) Status(key string) (Status, bool) {
+func (m *Manager) Status(key Key) (Status, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st, ok := m.status[key]
@@ -136,10 +153,10 @@ func (m *Manager) Status(key string) (Status, bool) {
 }
 
 // Snapshot returns the state of every target.
-func (m *Manager) Snapshot() map[string]Status {
+func (m *Manager) Snapshot() map[Key]Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make(map[string]Status, len(m.status))
+	out := make(map[Key]Status, len(m.status))
 	for k, st := range m.status {
 		out[k] = *st
 	}

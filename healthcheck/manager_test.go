@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync"
 	"testing"
@@ -81,7 +82,7 @@ func (r *recorder) at(i int) Transition {
 
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func target(key string, p Prober) Target {
+func target(key Key, p Prober) Target {
 	return Target{Key: key, Prober: p, Interval: 5 * time.Second, ConnectTimeout: 3 * time.Second,
 		Retry: 3, DelayBeforeRetry: 3 * time.Second, Rise: 2, Initial: Unknown}
 }
@@ -102,10 +103,10 @@ func TestFailureIsRetriedThenDownThenRise(t *testing.T) {
 	rec := &recorder{}
 	m := NewManager(clk, rec.notify)
 	defer m.Stop()
-	m.Update([]Target{target("amqp/n1", p)})
+	m.Update([]Target{target(Key{"amqp", "n1", "tcp"}, p)})
 
 	step(clk, 1, 0)
-	if got := rec.list(); !slices.Equal(got, []string{"amqp/n1 unknown→up"}) {
+	if got := rec.list(); !slices.Equal(got, []string{"amqp/n1/tcp unknown→up"}) {
 		t.Fatalf("first check: %v", got)
 	}
 
@@ -115,7 +116,7 @@ func TestFailureIsRetriedThenDownThenRise(t *testing.T) {
 	step(clk, 1, 2)
 	p.set(true)
 	step(clk, 1, 12)
-	if st, _ := m.Status("amqp/n1"); st.State != Down || !errors.Is(st.LastError, errRefused) {
+	if st, _ := m.Status(Key{"amqp", "n1", "tcp"}); st.State != Down || !errors.Is(st.LastError, errRefused) {
 		t.Fatalf("at 14 s: %+v, want down with the probe's error", st)
 	}
 	if got, want := p.times(), []time.Duration{0, 5e9, 8e9, 11e9, 14e9}; !slices.Equal(got, want) {
@@ -129,11 +130,11 @@ func TestFailureIsRetriedThenDownThenRise(t *testing.T) {
 	step(clk, 1, 2)
 	p.set(false)
 	step(clk, 1, 5)
-	if st, _ := m.Status("amqp/n1"); st.State != Down || st.Passes != 1 {
+	if st, _ := m.Status(Key{"amqp", "n1", "tcp"}); st.State != Down || st.Passes != 1 {
 		t.Fatalf("after one pass: %+v, want still down with 1 pass", st)
 	}
 	step(clk, 1, 5)
-	if st, _ := m.Status("amqp/n1"); st.State != Up || st.Since != epoch.Add(24*time.Second) {
+	if st, _ := m.Status(Key{"amqp", "n1", "tcp"}); st.State != Up || st.Since != epoch.Add(24*time.Second) {
 		t.Fatalf("after two passes: %+v, want up since 24 s", st)
 	}
 }
@@ -144,13 +145,13 @@ func TestPassingRetryKeepsTheServerUp(t *testing.T) {
 	rec := &recorder{}
 	m := NewManager(clk, rec.notify)
 	defer m.Stop()
-	m.Update([]Target{target("amqp/n1", p)})
+	m.Update([]Target{target(Key{"amqp", "n1", "tcp"}, p)})
 	step(clk, 1, 0)
 	p.mu.Lock()
 	p.failFirst = 2
 	p.mu.Unlock()
 	step(clk, 1, 5+3+3+5)
-	if got := rec.list(); !slices.Equal(got, []string{"amqp/n1 unknown→up"}) {
+	if got := rec.list(); !slices.Equal(got, []string{"amqp/n1/tcp unknown→up"}) {
 		t.Errorf("transitions %v: two failed probes and a passing retry must not take it down", got)
 	}
 }
@@ -164,7 +165,7 @@ func TestFirstChecksAreStaggered(t *testing.T) {
 	for i := range 5 {
 		p := &scriptedProber{clock: clk, start: epoch}
 		probers = append(probers, p)
-		targets = append(targets, target(fmt.Sprintf("svc/n%d", i), p))
+		targets = append(targets, target(Key{"svc", fmt.Sprintf("n%d", i), "tcp"}, p))
 	}
 	m.Update(targets)
 	step(clk, 5, 5)
@@ -181,21 +182,21 @@ func TestUpdateKeepsStateOfPersistingTargetsAndStopsRemovedOnes(t *testing.T) {
 	gone := &scriptedProber{clock: clk, start: epoch}
 	m := NewManager(clk, nil)
 	defer m.Stop()
-	a := target("svc/a", down)
+	a := target(Key{"svc", "a", "tcp"}, down)
 	a.Retry = 0
-	m.Update([]Target{a, target("svc/b", gone)})
+	m.Update([]Target{a, target(Key{"svc", "b", "tcp"}, gone)})
 	step(clk, 2, 5)
-	if st, _ := m.Status("svc/a"); st.State != Down {
+	if st, _ := m.Status(Key{"svc", "a", "tcp"}); st.State != Down {
 		t.Fatalf("svc/a = %s, want down", st.State)
 	}
 
 	// A reload changes a's interval and removes b.
 	a.Interval = 7 * time.Second
 	m.Update([]Target{a})
-	if st, _ := m.Status("svc/a"); st.State != Down {
+	if st, _ := m.Status(Key{"svc", "a", "tcp"}); st.State != Down {
 		t.Errorf("svc/a after reload = %s, want its state kept (down)", st.State)
 	}
-	if _, ok := m.Status("svc/b"); ok {
+	if _, ok := m.Status(Key{"svc", "b", "tcp"}); ok {
 		t.Errorf("svc/b still reported after its removal")
 	}
 	before := len(gone.times())
@@ -209,14 +210,45 @@ func TestStatusIsUnknownUntilFirstCheckUnlessSeeded(t *testing.T) {
 	clk := clock.NewFake(epoch)
 	m := NewManager(clk, nil)
 	defer m.Stop()
-	seeded := target("svc/adopted", &scriptedProber{clock: clk, start: epoch, fail: true})
+	seeded := target(Key{"svc", "adopted", "tcp"}, &scriptedProber{clock: clk, start: epoch, fail: true})
 	seeded.Initial = Up
-	later := target("svc/new", &scriptedProber{clock: clk, start: epoch})
-	m.Update([]Target{seeded, later, target("svc/third", &scriptedProber{clock: clk, start: epoch})})
-	if st, _ := m.Status("svc/adopted"); st.State != Up {
+	later := target(Key{"svc", "new", "tcp"}, &scriptedProber{clock: clk, start: epoch})
+	m.Update([]Target{seeded, later, target(Key{"svc", "third", "tcp"}, &scriptedProber{clock: clk, start: epoch})})
+	if st, _ := m.Status(Key{"svc", "adopted", "tcp"}); st.State != Up {
 		t.Errorf("seeded target = %s, want up until a check says otherwise", st.State)
 	}
-	if st, _ := m.Status("svc/new"); st.State != Unknown {
+	if st, _ := m.Status(Key{"svc", "new", "tcp"}); st.State != Unknown {
 		t.Errorf("new target = %s before its first check, want unknown", st.State)
+	}
+}
+
+// A reload builds every prober afresh. A check through the VIP dials with a
+// Control func (SO_MARK), and a func is never equal to its rebuilt self: the
+// manager must compare the check's settings, not the built probers, or
+// every reload restarts those loops and re-spreads their first checks.
+func TestUpdateKeepsLoopsOfRebuiltMarkedProbers(t *testing.T) {
+	clk := clock.NewFake(epoch)
+	m := NewManager(clk, nil)
+	defer m.Stop()
+	build := func() []Target {
+		p := &TCPProber{Address: "127.0.0.1:5672", Dialer: MarkedDialer(0x4c560001, netip.MustParseAddr("127.0.0.1"))}
+		tg := target(Key{"amqp", "rs1", "tcp"}, p)
+		tg.Settings = struct {
+			Address string
+			Mark    uint32
+		}{"127.0.0.1:5672", 0x4c560001}
+		return []Target{tg}
+	}
+	m.Update(build())
+	before := m.loops[Key{"amqp", "rs1", "tcp"}]
+	m.Update(build())
+	if after := m.loops[Key{"amqp", "rs1", "tcp"}]; after != before {
+		t.Error("an unchanged check through the VIP was restarted by a reload")
+	}
+	changed := build()
+	changed[0].Interval = 7 * time.Second
+	m.Update(changed)
+	if after := m.loops[Key{"amqp", "rs1", "tcp"}]; after == before {
+		t.Error("a check whose interval changed kept its old loop")
 	}
 }

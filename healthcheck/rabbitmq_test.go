@@ -48,7 +48,7 @@ func TestRabbitMQChecksFollowTheBroker(t *testing.T) {
 	defer m.Stop()
 	var targets []Target
 	for name, p := range probers {
-		targets = append(targets, Target{Key: name, Prober: p, Interval: time.Second, ConnectTimeout: time.Second,
+		targets = append(targets, Target{Key: Key{"rabbitmq", name, "probe"}, Prober: p, Interval: time.Second, ConnectTimeout: time.Second,
 			Retry: 1, DelayBeforeRetry: time.Second, Rise: 2})
 	}
 	m.Update(targets)
@@ -64,8 +64,8 @@ func TestRabbitMQChecksFollowTheBroker(t *testing.T) {
 		for len(pending) > 0 {
 			select {
 			case tr := <-transitions:
-				if tr.To == want && pending[tr.Key] {
-					delete(pending, tr.Key)
+				if tr.To == want && pending[tr.Key.RealServer] {
+					delete(pending, tr.Key.RealServer)
 					msg := fmt.Sprintf("%s %s %s after the broker was told to change (limit %s)", tr.Key, want, time.Since(start).Round(10*time.Millisecond), limit.Round(10*time.Millisecond))
 					t.Log(msg)
 					fmt.Println("RABBITMQ", msg)

@@ -22,7 +22,7 @@ type CheckEvents struct {
 	// mu guards the label sets that have series, so that Retain can drop
 	// those of checks a reload removed.
 	mu        sync.Mutex
-	keys      map[string]checkLabels
+	keys      map[healthcheck.Key]bool
 	probePair map[[2]string]bool
 }
 
@@ -41,7 +41,7 @@ func NewCheckEvents(reg prometheus.Registerer) *CheckEvents {
 			Help:      "Time taken by one probe of a health check (each retry is a probe), passing or failing; a failing probe that hits connect_timeout lasts that long.",
 			Buckets:   probeBuckets,
 		}, []string{"service", "check"}),
-		keys:      map[string]checkLabels{},
+		keys:      map[healthcheck.Key]bool{},
 		probePair: map[[2]string]bool{},
 	}
 	reg.MustRegister(e.transitions, e.probes)
@@ -49,40 +49,37 @@ func NewCheckEvents(reg prometheus.Registerer) *CheckEvents {
 }
 
 // Transition counts a check entering state to.
-func (e *CheckEvents) Transition(key string, to healthcheck.State) {
-	l := splitCheckKey(key)
+func (e *CheckEvents) Transition(key healthcheck.Key, to healthcheck.State) {
 	// Under mu, so that a concurrent Retain cannot miss the new series.
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.keys[key] = l
-	e.transitions.WithLabelValues(l.service, l.realServer, l.check, to.String()).Inc()
+	e.keys[key] = true
+	e.transitions.WithLabelValues(key.Service, key.RealServer, key.Check, to.String()).Inc()
 }
 
 // Probe records the latency of one probe; it is a healthcheck.ProbeObserver.
-func (e *CheckEvents) Probe(key string, latency time.Duration, _ error) {
-	l := splitCheckKey(key)
-	pair := [2]string{l.service, l.check}
+func (e *CheckEvents) Probe(key healthcheck.Key, latency time.Duration, _ error) {
+	pair := [2]string{key.Service, key.Check}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.probePair[pair] = true
-	e.probes.WithLabelValues(l.service, l.check).Observe(latency.Seconds())
+	e.probes.WithLabelValues(key.Service, key.Check).Observe(latency.Seconds())
 }
 
 // Retain drops the series of every check not among keys, as after a reload
 // that removed services, real servers or checks.
-func (e *CheckEvents) Retain(keys []string) {
-	keep := make(map[string]bool, len(keys))
+func (e *CheckEvents) Retain(keys []healthcheck.Key) {
+	keep := make(map[healthcheck.Key]bool, len(keys))
 	keepPair := make(map[[2]string]bool, len(keys))
 	for _, k := range keys {
 		keep[k] = true
-		l := splitCheckKey(k)
-		keepPair[[2]string{l.service, l.check}] = true
+		keepPair[[2]string{k.Service, k.Check}] = true
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for k, l := range e.keys {
+	for k := range e.keys {
 		if !keep[k] {
-			e.transitions.DeletePartialMatch(prometheus.Labels{"service": l.service, "real_server": l.realServer, "check": l.check})
+			e.transitions.DeletePartialMatch(prometheus.Labels{"service": k.Service, "real_server": k.RealServer, "check": k.Check})
 			delete(e.keys, k)
 		}
 	}

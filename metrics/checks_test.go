@@ -14,13 +14,13 @@ import (
 
 func TestCheckStatesReportUpDownAndLeaveUnknownOut(t *testing.T) {
 	since := time.Unix(1767225600, 500_000_000)
-	snapshot := map[string]healthcheck.Status{
-		"amqp/n1/tcp":       {State: healthcheck.Up, Since: since},
-		"amqp/n2/tcp":       {State: healthcheck.Down, Since: since.Add(time.Second), LastError: errors.New("refused")},
-		"management/n1/tcp": {State: healthcheck.Unknown, Since: since.Add(2 * time.Second)},
+	snapshot := map[healthcheck.Key]healthcheck.Status{
+		healthcheck.Key{Service: "amqp", RealServer: "n1", Check: "tcp"}:       {State: healthcheck.Up, Since: since},
+		healthcheck.Key{Service: "amqp", RealServer: "n2", Check: "tcp"}:       {State: healthcheck.Down, Since: since.Add(time.Second), LastError: errors.New("refused")},
+		healthcheck.Key{Service: "management", RealServer: "n1", Check: "tcp"}: {State: healthcheck.Unknown, Since: since.Add(2 * time.Second)},
 	}
 	reg := prometheus.NewPedanticRegistry()
-	RegisterCheckStates(reg, func() map[string]healthcheck.Status { return snapshot })
+	RegisterCheckStates(reg, func() map[healthcheck.Key]healthcheck.Status { return snapshot })
 	want := `
 # HELP lvsdr_check_up Whether the health check of a real server in a service passes: 1 up, 0 down. Absent while the check has no result yet (state unknown).
 # TYPE lvsdr_check_up gauge
@@ -38,7 +38,7 @@ lvsdr_check_state_since_seconds{check="tcp",real_server="n1",service="management
 
 	// Read at scrape time: a check that went away is gone from the next
 	// scrape.
-	delete(snapshot, "amqp/n2/tcp")
+	delete(snapshot, healthcheck.Key{Service: "amqp", RealServer: "n2", Check: "tcp"})
 	if n, _ := testutil.GatherAndCount(reg, "lvsdr_check_up"); n != 1 {
 		t.Errorf("%d lvsdr_check_up series after amqp/n2 went, want 1", n)
 	}
@@ -47,13 +47,13 @@ lvsdr_check_state_since_seconds{check="tcp",real_server="n1",service="management
 func TestCheckEventsCountTransitionsAndTimeProbes(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	e := NewCheckEvents(reg)
-	e.Transition("amqp/n1/tcp", healthcheck.Up)
-	e.Transition("amqp/n1/tcp", healthcheck.Down)
-	e.Transition("amqp/n1/tcp", healthcheck.Up)
-	e.Transition("amqp/n2/tcp", healthcheck.Up)
-	e.Probe("amqp/n1/tcp", 3*time.Millisecond, nil)
-	e.Probe("amqp/n2/tcp", 2*time.Second, errors.New("i/o timeout"))
-	e.Probe("management/n1/http", 40*time.Millisecond, nil)
+	e.Transition(healthcheck.Key{Service: "amqp", RealServer: "n1", Check: "tcp"}, healthcheck.Up)
+	e.Transition(healthcheck.Key{Service: "amqp", RealServer: "n1", Check: "tcp"}, healthcheck.Down)
+	e.Transition(healthcheck.Key{Service: "amqp", RealServer: "n1", Check: "tcp"}, healthcheck.Up)
+	e.Transition(healthcheck.Key{Service: "amqp", RealServer: "n2", Check: "tcp"}, healthcheck.Up)
+	e.Probe(healthcheck.Key{Service: "amqp", RealServer: "n1", Check: "tcp"}, 3*time.Millisecond, nil)
+	e.Probe(healthcheck.Key{Service: "amqp", RealServer: "n2", Check: "tcp"}, 2*time.Second, errors.New("i/o timeout"))
+	e.Probe(healthcheck.Key{Service: "management", RealServer: "n1", Check: "http"}, 40*time.Millisecond, nil)
 
 	if got := testutil.ToFloat64(e.transitions.WithLabelValues("amqp", "n1", "tcp", "up")); got != 2 {
 		t.Errorf("amqp/n1 transitions to up = %v, want 2", got)
@@ -102,7 +102,7 @@ lvsdr_check_duration_seconds_count{check="http",service="management"} 1
 	}
 
 	// A reload keeps amqp/n1 alone: the series of the others go.
-	e.Retain([]string{"amqp/n1/tcp"})
+	e.Retain([]healthcheck.Key{healthcheck.Key{Service: "amqp", RealServer: "n1", Check: "tcp"}})
 	if n, _ := testutil.GatherAndCount(reg, "lvsdr_check_transitions_total"); n != 2 {
 		t.Errorf("%d transition series after the reload, want amqp/n1's 2 (to up, to down)", n)
 	}

@@ -20,13 +20,13 @@ var (
 // from the check manager, so a check removed by a reload leaves no stale
 // series behind.
 type checkStates struct {
-	snapshot func() map[string]healthcheck.Status
+	snapshot func() map[healthcheck.Key]healthcheck.Status
 }
 
 // RegisterCheckStates registers with reg a collector of lvsdr_check_up and
 // lvsdr_check_state_since_seconds; snapshot is the check manager's
-// Snapshot, keyed by director.CheckKey.
-func RegisterCheckStates(reg prometheus.Registerer, snapshot func() map[string]healthcheck.Status) {
+// Snapshot, keyed by check.
+func RegisterCheckStates(reg prometheus.Registerer, snapshot func() map[healthcheck.Key]healthcheck.Status) {
 	reg.MustRegister(checkStates{snapshot: snapshot})
 }
 
@@ -37,12 +37,11 @@ func (checkStates) Describe(ch chan<- *prometheus.Desc) {
 
 func (c checkStates) Collect(ch chan<- prometheus.Metric) {
 	for key, st := range c.snapshot() {
-		l := splitCheckKey(key)
 		if up, known := upValue(st.State); known {
-			ch <- prometheus.MustNewConstMetric(checkUpDesc, prometheus.GaugeValue, up, l.service, l.realServer, l.check)
+			ch <- prometheus.MustNewConstMetric(checkUpDesc, prometheus.GaugeValue, up, key.Service, key.RealServer, key.Check)
 		}
 		since := float64(st.Since.UnixNano()) / 1e9
-		ch <- prometheus.MustNewConstMetric(checkSinceDesc, prometheus.GaugeValue, since, l.service, l.realServer, l.check)
+		ch <- prometheus.MustNewConstMetric(checkSinceDesc, prometheus.GaugeValue, since, key.Service, key.RealServer, key.Check)
 	}
 }
 

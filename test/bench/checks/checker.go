@@ -64,7 +64,7 @@ func checksMain(args []string) error {
 			return err
 		}
 		targets[i] = healthcheck.Target{
-			Key:              ap.String(),
+			Key:              healthcheck.Key{Service: "bench", RealServer: ap.String(), Check: "tcp"},
 			Prober:           &countingProber{inner: &healthcheck.TCPProber{Address: ap.String()}, c: &c},
 			Interval:         *interval,
 			ConnectTimeout:   time.Second,
@@ -404,7 +404,7 @@ type reportInput struct {
 	n             int
 	interval      time.Duration
 	before, after snapshot
-	snap          map[string]healthcheck.Status
+	snap          map[healthcheck.Key]healthcheck.Status
 	goroutines    int
 	mem           *runtime.MemStats
 	status        map[string]string
