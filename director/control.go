@@ -25,10 +25,10 @@ import (
 // reports it.
 type CheckStatus struct {
 	Key       healthcheck.Key `json:"key"`
-	State     string        `json:"state"`
-	Since     time.Time     `json:"since"`
-	LastError string        `json:"last_error,omitempty"`
-	Latency   time.Duration `json:"latency_ns"`
+	State     string          `json:"state"`
+	Since     time.Time       `json:"since"`
+	LastError string          `json:"last_error,omitempty"`
+	Latency   time.Duration   `json:"latency_ns"`
 }
 
 // ErrNoDirector means no director answers on the control socket.
