@@ -59,11 +59,9 @@ func (d *decoder) overrides(t *Topology, rs RealServer, n *yaml.Node, path strin
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, over := n.Content[i], n.Content[i+1]
 		at := path + "." + key.Value
-		si := -1
-		for j, s := range t.Services {
-			if s.Name == key.Value {
-				si = j
-			}
+		si, known := t.index.services[key.Value]
+		if !known {
+			si = -1
 		}
 		switch {
 		case si < 0:

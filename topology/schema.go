@@ -75,6 +75,9 @@ func (d *decoder) topology(root *yaml.Node) *Topology {
 		d.problemf(serversNode, "real_servers lists no real server")
 	}
 	d.crossCheck(t, root, serviceNodes, serverNodes, seen["realserver"])
+	// The names are known: index them for the overrides and quorums below,
+	// which look names up once per real server.
+	t.Reindex()
 	for i, n := range overrideNodes {
 		if n != nil {
 			d.overrides(t, t.RealServers[i], n, fmt.Sprintf("real_servers[%d] (%s).check_overrides", i, t.RealServers[i].Name), d.checkNodes)
@@ -83,6 +86,8 @@ func (d *decoder) topology(root *yaml.Node) *Topology {
 	for i := range t.Services {
 		d.quorum(&t.Services[i], serviceNodes[i], fmt.Sprintf("services[%d] (%s)", i, t.Services[i].Name), t)
 	}
+	// Again, for the checks through the VIP that overrides turned on.
+	t.Reindex()
 	return t
 }
 

@@ -65,6 +65,9 @@ type Topology struct {
 	Services    []Service
 	RealServers []RealServer
 	RealServer  RealServerHost
+
+	// index serves the lookups by name; nil until Reindex.
+	index *index
 }
 
 // Director holds the settings of the balancer hosts.
@@ -224,6 +227,19 @@ func (c Check) DetectionBound() time.Duration {
 // VIP to the real server named name, and false if no check of it goes
 // through the VIP.
 func (t *Topology) CheckMark(name string) (uint32, bool) {
+	ix := t.currentIndex()
+	if ix == nil {
+		return t.checkMarkScan(name)
+	}
+	i, ok := ix.realServers[name]
+	if !ok || !ix.throughVIP[name] {
+		return 0, false
+	}
+	return t.Director.CheckMarkBase + uint32(i) + 1, true
+}
+
+// checkMarkScan is CheckMark without an index, for topologies built by hand.
+func (t *Topology) checkMarkScan(name string) (uint32, bool) {
 	for i, rs := range t.RealServers {
 		if rs.Name != name {
 			continue
@@ -243,6 +259,12 @@ func (t *Topology) CheckMark(name string) (uint32, bool) {
 
 // RealServerByName returns the real server named name.
 func (t *Topology) RealServerByName(name string) (RealServer, bool) {
+	if ix := t.currentIndex(); ix != nil {
+		if i, ok := ix.realServers[name]; ok {
+			return t.RealServers[i], true
+		}
+		return RealServer{}, false
+	}
 	for _, rs := range t.RealServers {
 		if rs.Name == name {
 			return rs, true
@@ -253,6 +275,12 @@ func (t *Topology) RealServerByName(name string) (RealServer, bool) {
 
 // ServiceByName returns the service named name.
 func (t *Topology) ServiceByName(name string) (Service, bool) {
+	if ix := t.currentIndex(); ix != nil {
+		if i, ok := ix.services[name]; ok {
+			return t.Services[i], true
+		}
+		return Service{}, false
+	}
 	for _, s := range t.Services {
 		if s.Name == name {
 			return s, true
@@ -270,6 +298,77 @@ func (t *Topology) Members(s Service) []RealServer {
 		}
 	}
 	return members
+}
+
+// index holds the lookups by name, so that code running once per real
+// server (the desired table, status, metrics) stays linear in the size of
+// the file: at 10,000 real servers a scan per lookup costs seconds.
+type index struct {
+	// realServers and services map a name to its first position.
+	realServers map[string]int
+	services    map[string]int
+	// throughVIP holds the real servers that some service checks through
+	// the VIP.
+	throughVIP map[string]bool
+	// The slices the index was built from: a Topology whose slices were
+	// replaced or resized since falls back to scans rather than answering
+	// from a stale index.
+	realServersHead *RealServer
+	realServersLen  int
+	servicesHead    *Service
+	servicesLen     int
+}
+
+// Reindex builds the maps the lookups by name use. Parse calls it; code
+// that builds a Topology by hand, or edits a parsed one in place (a
+// service's real servers or checks), calls it after its last edit. Without
+// it the lookups scan, with the same results.
+func (t *Topology) Reindex() {
+	ix := &index{
+		realServers:    make(map[string]int, len(t.RealServers)),
+		services:       make(map[string]int, len(t.Services)),
+		throughVIP:     map[string]bool{},
+		realServersLen: len(t.RealServers),
+		servicesLen:    len(t.Services),
+	}
+	if len(t.RealServers) > 0 {
+		ix.realServersHead = &t.RealServers[0]
+	}
+	if len(t.Services) > 0 {
+		ix.servicesHead = &t.Services[0]
+	}
+	for i, rs := range t.RealServers {
+		if _, dup := ix.realServers[rs.Name]; !dup {
+			ix.realServers[rs.Name] = i
+		}
+	}
+	for i, s := range t.Services {
+		if _, dup := ix.services[s.Name]; !dup {
+			ix.services[s.Name] = i
+		}
+		for _, name := range s.RealServers {
+			if slices.ContainsFunc(s.ChecksOf(name), func(c Check) bool { return c.ThroughVIP }) {
+				ix.throughVIP[name] = true
+			}
+		}
+	}
+	t.index = ix
+}
+
+// currentIndex returns the index if it was built from the slices t holds
+// now, or nil.
+func (t *Topology) currentIndex() *index {
+	ix := t.index
+	if ix == nil || len(t.RealServers) != ix.realServersLen || len(t.Services) != ix.servicesLen {
+		return nil
+	}
+	if len(t.RealServers) > 0 && &t.RealServers[0] != ix.realServersHead {
+		return nil
+	}
+	if len(t.Services) > 0 && &t.Services[0] != ix.servicesHead {
+		return nil
+	}
+	return ix
 }
 
 // String names a service as an operator reads it in ipvsadm: "amqp tcp/5672".
