@@ -102,6 +102,11 @@ func (d *decoder) overrides(t *Topology, rs RealServer, n *yaml.Node, path strin
 					d.problems = append(d.problems, p)
 				}
 			}
+			for _, f := range sub.hostFiles {
+				if ownLines[f.line] {
+					d.hostFiles = append(d.hostFiles, f)
+				}
+			}
 			checks = append(checks, c)
 		}
 		if s.Overrides == nil {

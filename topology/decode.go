@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -260,18 +259,11 @@ func (d *decoder) iface(n *yaml.Node, path string, dst *string) {
 	*dst = v
 }
 
-// readable checks that a file named in the topology can be read now, so a
-// typo fails validation rather than every check.
+// readable records a file named in the topology that the director reads,
+// for CheckDirectorHost to find a typo at validation rather than at every
+// check.
 func (d *decoder) readable(n *yaml.Node, path, file string) {
-	if file == "" {
-		return
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		d.problemf(n, "%s: %v", path, err)
-		return
-	}
-	f.Close()
+	d.hostFile(n, path, file, false)
 }
 
 // refusedPaths are RabbitMQ health endpoints that must not decide whether one

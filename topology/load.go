@@ -43,7 +43,10 @@ func (e *ValidationError) Error() string {
 // Unwrap makes errors.Is(err, ErrInvalid) true.
 func (e *ValidationError) Unwrap() error { return ErrInvalid }
 
-// Load reads, decodes and validates the topology file at path.
+// Load reads, decodes and validates the topology file at path: the schema,
+// the same on every host. The director adds CheckDirectorHost (LoadDirector
+// does both); the real-server agent, which has neither hook nor password
+// files, does not.
 func Load(path string) (*Topology, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -69,6 +72,7 @@ func Parse(file string, data []byte) (*Topology, error) {
 	if err := d.err(); err != nil {
 		return nil, err
 	}
+	t.hostFiles = d.hostFiles
 	return t, nil
 }
 
@@ -85,6 +89,8 @@ func yamlErrorLine(err error) int {
 type decoder struct {
 	file     string
 	problems []Problem
+	// hostFiles are the files the director reads, for CheckDirectorHost.
+	hostFiles []hostFile
 	// checkNodes keeps the check nodes of each service, by service name,
 	// for the real servers' check_overrides.
 	checkNodes map[string][]*yaml.Node

@@ -260,7 +260,6 @@ func TestHTTPAndAMQPChecks(t *testing.T) {
 		{`{type: http, path: /api/aliveness-test/%2F}`, "is a no-op in recent RabbitMQ"},
 		{`{type: http}`, "check.path is required for an http check"},
 		{`{type: http, path: health}`, "must start with /"},
-		{`{type: http, path: /, username: monitor, password_file: /nonexistent/password}`, "check.password_file: open /nonexistent/password: no such file or directory"},
 		{`{type: http, path: /, username: monitor}`, "username and password_file go together"},
 		{`{type: tcp, path: /}`, "check.path is a setting of http checks, and this check is tcp"},
 		{`{type: amqp, vhost: /, expect_status: [200]}`, "check.expect_status is a setting of http checks, and this check is amqp"},

@@ -1,15 +1,14 @@
 package topology
 
 import (
-	"os"
 	"path/filepath"
 
 	"gopkg.in/yaml.v3"
 )
 
-// notify decodes the hook run on state changes. The command is checked
-// here, so that a typo is found at validation rather than at the first
-// failure it was meant to report.
+// notify decodes the hook run on state changes. The command is checked at
+// validation on the director, so that a typo is found then rather than at
+// the first failure it was meant to report.
 func (d *decoder) notify(n *yaml.Node, path string) *Notify {
 	h := &Notify{Timeout: DefaultNotifyTimeout}
 	present := d.mapping(n, path, fields{
@@ -35,18 +34,13 @@ func (d *decoder) notify(n *yaml.Node, path string) *Notify {
 	return h
 }
 
-// executable checks that file is an absolute path to a program this user
-// may run.
+// executable checks that file is an absolute path, and leaves checking that
+// it is a program to the director's host (CheckDirectorHost): the same file
+// goes on the real servers, which have no hook.
 func (d *decoder) executable(n *yaml.Node, path, file string) {
 	if !filepath.IsAbs(file) {
 		d.problemf(n, "%s must be an absolute path (the hook runs without a shell or PATH lookup), not %q", path, file)
 		return
 	}
-	info, err := os.Stat(file)
-	switch {
-	case err != nil:
-		d.problemf(n, "%s: %v", path, err)
-	case info.IsDir() || info.Mode().Perm()&0o111 == 0:
-		d.problemf(n, "%s: %s is not an executable file", path, file)
-	}
+	d.hostFile(n, path, file, true)
 }

@@ -68,6 +68,8 @@ type Topology struct {
 
 	// index serves the lookups by name; nil until Reindex.
 	index *index
+	// hostFiles are checked by CheckDirectorHost.
+	hostFiles []hostFile
 }
 
 // Director holds the settings of the balancer hosts.

@@ -49,7 +49,7 @@ func (o *options) kernelCommand(use, short string, run func(cmd *cobra.Command, 
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			topo, err := topology.Load(o.config)
+			topo, err := topology.LoadDirector(o.config)
 			if err != nil {
 				return err
 			}
@@ -125,7 +125,7 @@ func runCommand(o *options) *cobra.Command {
 				Clock:         clock.Real{},
 				Log:           slog.New(handler),
 				State:         o.state(),
-				Load:          func() (*topology.Topology, error) { return topology.Load(o.config) },
+				Load:          func() (*topology.Topology, error) { return topology.LoadDirector(o.config) },
 				NewProber:     director.NewProber,
 				ControlSocket: o.controlSocket,
 			}
@@ -152,7 +152,7 @@ func validateCommand(o *options) *cobra.Command {
 		Short: "Check the topology file and report every problem",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			topo, err := topology.Load(o.config)
+			topo, err := topology.LoadDirector(o.config)
 			if err != nil {
 				return err
 			}
@@ -169,7 +169,7 @@ func applyCommand(o *options) *cobra.Command {
 		Short: "Program the topology into IPVS once, every real server in, and print the operations (ipvsadm syntax)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			topo, err := topology.Load(o.config)
+			topo, err := topology.LoadDirector(o.config)
 			if err != nil {
 				return err
 			}
@@ -231,7 +231,7 @@ func statusCommand(o *options) *cobra.Command {
 // offlineStatus reports from the file and the kernel when no director runs:
 // health is unknown.
 func (o *options) offlineStatus() (director.Report, error) {
-	topo, err := topology.Load(o.config)
+	topo, err := topology.LoadDirector(o.config)
 	if err != nil {
 		return director.Report{}, err
 	}

@@ -41,12 +41,9 @@ func rootCommand() *cobra.Command {
 			Short: short,
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				topo, err := topology.Load(config)
+				c, err := loadConfig(config)
 				if err != nil {
 					return err
-				}
-				if topo.RealServer.Interface == "" {
-					return fmt.Errorf("%s: realserver.interface is not set", config)
 				}
 				agent := &realserver.Agent{
 					Addrs:    netif.Netlink{},
@@ -54,7 +51,7 @@ func rootCommand() *cobra.Command {
 					StateDir: stateDir,
 					Out:      cmd.OutOrStdout(),
 				}
-				return run(agent, realserver.Config{VIP: topo.VIP, Interface: topo.RealServer.Interface})
+				return run(agent, c)
 			},
 		}
 	}
@@ -64,4 +61,18 @@ func rootCommand() *cobra.Command {
 		command("status", "Show whether this node is as DR needs it; exit 1 if not", (*realserver.Agent).Status),
 	)
 	return root
+}
+
+// loadConfig reads what the agent uses from the topology file shared with
+// the directors: the schema, not the directors' own files (notify hook,
+// password files), which a RabbitMQ node does not have.
+func loadConfig(path string) (realserver.Config, error) {
+	topo, err := topology.Load(path)
+	if err != nil {
+		return realserver.Config{}, err
+	}
+	if topo.RealServer.Interface == "" {
+		return realserver.Config{}, fmt.Errorf("%s: realserver.interface is not set", path)
+	}
+	return realserver.Config{VIP: topo.VIP, Interface: topo.RealServer.Interface}, nil
 }
