@@ -17,7 +17,7 @@ type inherited struct {
 	delayLoop        opt[time.Duration]
 	connectTimeout   opt[time.Duration]
 	retry            opt[int]
-	retryLine        int
+	retryNode        *Node
 	delayBeforeRetry opt[time.Duration]
 	virtualhost      opt[string]
 }
@@ -27,12 +27,12 @@ func (in inherited) under(parent inherited) inherited {
 		delayLoop:        in.delayLoop.or(parent.delayLoop),
 		connectTimeout:   in.connectTimeout.or(parent.connectTimeout),
 		retry:            in.retry.or(parent.retry),
-		retryLine:        in.retryLine,
+		retryNode:        in.retryNode,
 		delayBeforeRetry: in.delayBeforeRetry.or(parent.delayBeforeRetry),
 		virtualhost:      in.virtualhost.or(parent.virtualhost),
 	}
 	if !in.retry.set {
-		out.retryLine = parent.retryLine
+		out.retryNode = parent.retryNode
 	}
 	return out
 }
@@ -55,11 +55,11 @@ type check struct {
 // checker is one TCP_CHECK, HTTP_GET or SSL_GET block, before inheritance.
 type checker struct {
 	kind          string
-	line          int
+	node          *Node
 	own           inherited
 	port          opt[int]
 	nbGetRetry    opt[int]
-	nbGetLine     int
+	nbGetNode     *Node
 	path          opt[string]
 	expectStatus  []int
 	host          opt[string]
@@ -76,7 +76,7 @@ func (c *converter) inheritable(n *Node, in *inherited) bool {
 		c.positiveSeconds(n, &in.connectTimeout, "a timeout")
 	case "retry":
 		if r, ok := c.integer(n, 0, 100); ok {
-			in.retry, in.retryLine = some(r), n.Line
+			in.retry, in.retryNode = some(r), n
 		}
 	case "delay_before_retry":
 		if d, ok := c.seconds(n); ok {
@@ -88,7 +88,7 @@ func (c *converter) inheritable(n *Node, in *inherited) bool {
 			in.virtualhost = some(n.Args[0])
 		}
 	case "warmup":
-		c.warnf(n.Line, "warmup not carried: lvsdr checks a server from its first interval")
+		c.warnf(n, "warmup not carried: lvsdr checks a server from its first interval")
 	default:
 		return false
 	}
@@ -118,36 +118,36 @@ func (c *converter) serviceChecks(n *Node, s *service, vs inherited, cands []can
 	}
 	switch {
 	case first != nil:
-		s.check, s.checkedBy = first.checks[0], first.lines[0]
+		s.check, s.checkedBy = first.checks[0], first.nodes[0]
 		s.extra = first.checks[1:]
 		for _, cand := range cands {
 			switch {
 			case cand.rs == first.rs:
 			case len(cand.checks) == 0 && len(cand.unknown) > 0:
-				c.warnf(cand.line, "real_server %s has no checker lvsdr can run; lvsdr checks every real server of %s with the check of line %d", cand.rs.addr, s.name, s.checkedBy)
+				c.warnf(cand.node, "real_server %s has no checker lvsdr can run; lvsdr checks every real server of %s with the check of %s", cand.rs.addr, s.name, c.where(s.checkedBy))
 			case len(cand.checks) == 0:
-				c.warnf(cand.line, "real_server %s has no checker, so keepalived keeps it in unchecked; lvsdr checks every real server of %s with the check of line %d", cand.rs.addr, s.name, s.checkedBy)
+				c.warnf(cand.node, "real_server %s has no checker, so keepalived keeps it in unchecked; lvsdr checks every real server of %s with the check of %s", cand.rs.addr, s.name, c.where(s.checkedBy))
 			default:
-				c.overrides(s, first, cand.rs, cand.checks, cand.lines)
+				c.overrides(s, first, cand.rs, cand.checks, cand.nodes)
 			}
 		}
 	case anyUnknown:
 		// keepalived did check these servers, with a probe lvsdr lacks: a
 		// connect to the service port is closer than no check at all.
-		s.check = c.resolve(&checker{kind: "TCP_CHECK", line: n.Line}, vs)
-		c.warnf(n.Line, "virtual_server %s %d: none of its checkers can be carried; lvsdr's tcp check of port %d is used instead", addr, port, port)
+		s.check = c.resolve(&checker{kind: "TCP_CHECK", node: n}, vs)
+		c.warnf(n, "virtual_server %s %d: none of its checkers can be carried; lvsdr's tcp check of port %d is used instead", addr, port, port)
 	default:
 		// No checker: keepalived keeps every real server in.
 		s.check = &check{typ: topology.CheckNone}
 	}
 	if s.check.typ != topology.CheckNone && !s.check.interval.set {
-		c.warnf(n.Line, "virtual_server %s %d has no delay_loop: keepalived checks every %s by default, lvsdr every %s; lvsdr's is kept, set check.interval: %s to keep keepalived's pace", addr, port, formatDuration(keepalivedDelayLoop), formatDuration(topology.DefaultInterval), formatDuration(keepalivedDelayLoop))
+		c.warnf(n, "virtual_server %s %d has no delay_loop: keepalived checks every %s by default, lvsdr every %s; lvsdr's is kept, set check.interval: %s to keep keepalived's pace", addr, port, formatDuration(keepalivedDelayLoop), formatDuration(topology.DefaultInterval), formatDuration(keepalivedDelayLoop))
 	}
 }
 
 // checkerBlock reads a TCP_CHECK, HTTP_GET or SSL_GET block.
 func (c *converter) checkerBlock(n *Node) *checker {
-	ch := &checker{kind: n.Keyword, line: n.Line}
+	ch := &checker{kind: n.Keyword, node: n}
 	http := n.Keyword != "TCP_CHECK"
 	urls := 0
 	for _, k := range n.Block {
@@ -161,12 +161,12 @@ func (c *converter) checkerBlock(n *Node) *checker {
 			}
 		case k.Keyword == "nb_get_retry":
 			if r, ok := c.integer(k, 0, 100); ok {
-				ch.nbGetRetry, ch.nbGetLine = some(r), k.Line
+				ch.nbGetRetry, ch.nbGetNode = some(r), k
 			}
 		case http && k.Keyword == "url":
 			urls++
 			if urls > 1 {
-				c.warnf(k.Line, "url block not carried: keepalived wants every url to pass, lvsdr requests one path; the url of the first block is carried")
+				c.warnf(k, "url block not carried: keepalived wants every url to pass, lvsdr requests one path; the url of the first block is carried")
 				continue
 			}
 			c.urlBlock(k, ch)
@@ -179,7 +179,7 @@ func (c *converter) checkerBlock(n *Node) *checker {
 		}
 	}
 	if http && urls == 0 {
-		c.warnf(n.Line, "%s has no url block: keepalived ignores such a checker; lvsdr's http check needs a path", n.Keyword)
+		c.warnf(n, "%s has no url block: keepalived ignores such a checker; lvsdr's http check needs a path", n.Keyword)
 	}
 	return ch
 }
@@ -196,7 +196,7 @@ func (c *converter) urlBlock(n *Node, ch *checker) {
 			for _, a := range k.Args {
 				codes, ok := statusCodes(a)
 				if !ok {
-					c.warnf(k.Line, "status_code %s is not a code or a range such as 200-299: not carried", a)
+					c.warnf(k, "status_code %s is not a code or a range such as 200-299: not carried", a)
 					continue
 				}
 				ch.expectStatus = append(ch.expectStatus, codes...)
@@ -206,7 +206,7 @@ func (c *converter) urlBlock(n *Node, ch *checker) {
 				ch.host = some(k.Args[0])
 			}
 		case "digest":
-			c.warnf(k.Line, "digest not carried: lvsdr does not hash the body; body_contains matches a substring of it instead")
+			c.warnf(k, "digest not carried: lvsdr does not hash the body; body_contains matches a substring of it instead")
 		default:
 			c.notCarried(k, "url")
 		}
@@ -262,11 +262,11 @@ func (c *converter) resolve(ch *checker, parent inherited) *check {
 	case ch.kind == "TCP_CHECK" && ch.nbGetRetry.set:
 		msg := "nb_get_retry is not a TCP_CHECK keyword in keepalived, which ignores it; carried as retry"
 		if ch.own.retry.set {
-			msg = fmt.Sprintf("nb_get_retry is not a TCP_CHECK keyword in keepalived, which ignores it; the retry %d of line %d is carried instead", ch.own.retry.v, ch.own.retryLine)
+			msg = fmt.Sprintf("nb_get_retry is not a TCP_CHECK keyword in keepalived, which ignores it; the retry %d of %s is carried instead", ch.own.retry.v, c.where(ch.own.retryNode))
 		} else {
 			retry = ch.nbGetRetry
 		}
-		c.warnf(ch.nbGetLine, "%s", msg)
+		c.warnf(ch.nbGetNode, "%s", msg)
 	case ch.nbGetRetry.set && !ch.own.retry.set:
 		// HTTP_GET's older spelling of retry.
 		retry = ch.nbGetRetry
@@ -292,7 +292,7 @@ func (c *converter) resolve(ch *checker, parent inherited) *check {
 			out.scheme = "https"
 			// keepalived's SSL_GET does not verify the certificate.
 			out.tlsSkipVerify = true
-			c.warnf(ch.line, "SSL_GET carried as an https check with tls_insecure_skip_verify: true, since keepalived does not verify the certificate either; set tls_ca_file and drop it")
+			c.warnf(ch.node, "SSL_GET carried as an https check with tls_insecure_skip_verify: true, since keepalived does not verify the certificate either; set tls_ca_file and drop it")
 		}
 	}
 	if eff.delayBeforeRetry.set {

@@ -28,7 +28,7 @@ const placeholderInterface = "eth0"
 // Result is a conversion: the YAML topology and what did not carry over.
 type Result struct {
 	YAML []byte
-	// Warnings are in line order; their lines are lines of keepalived.conf.
+	// Warnings are in reading order, an included file where it is included.
 	Warnings []Warning
 	// Problems are what topology.Parse finds wrong in YAML; their lines are
 	// lines of YAML. The conversion writes what keepalived.conf says even
@@ -57,10 +57,10 @@ type converter struct {
 	warnings []Warning
 
 	vip     netip.Addr
-	vipLine int
+	vipNode *Node
 
 	vrrpInterface string
-	vrrpLine      int
+	vrrpNode      *Node
 	vrrpName      string
 	vrrpAddresses []string
 
@@ -72,18 +72,14 @@ type converter struct {
 // Convert turns keepalived.conf, read from file, into an lvsdr topology. The
 // Result holds the warnings even when an error stops the conversion.
 func Convert(file string, data []byte) (*Result, error) {
-	nodes, warnings, err := Parse(data)
+	nodes, warnings, err := Parse(file, data)
 	if err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			e.File = file
-		}
-		return &Result{}, err
+		return &Result{Warnings: warnings}, err
 	}
 	c := &converter{file: file, warnings: warnings, byAddr: map[netip.Addr]*realServer{}}
 	res := &Result{}
 	err = c.convert(nodes)
-	sort.SliceStable(c.warnings, func(i, j int) bool { return c.warnings[i].Line < c.warnings[j].Line })
+	sort.SliceStable(c.warnings, func(i, j int) bool { return c.warnings[i].seq < c.warnings[j].seq })
 	res.Warnings = c.warnings
 	if err != nil {
 		return res, err
@@ -113,14 +109,14 @@ func (c *converter) convert(nodes []*Node) error {
 			c.vrrpInstance(n)
 		default:
 			if n.HasBlock {
-				c.warnf(n.Line, "%s block skipped: lvsdr has no equivalent (it programs IPVS and checks real servers, nothing else)", strings.TrimSpace(n.Keyword+" "+strings.Join(n.Args, " ")))
+				c.warnf(n, "%s block skipped: lvsdr has no equivalent (it programs IPVS and checks real servers, nothing else)", strings.TrimSpace(n.Keyword+" "+strings.Join(n.Args, " ")))
 			} else {
-				c.warnf(n.Line, "%s not carried: lvsdr has no equivalent", n.Keyword)
+				c.warnf(n, "%s not carried: lvsdr has no equivalent", n.Keyword)
 			}
 		}
 	}
 	if len(c.services) == 0 {
-		return c.errorf(1, "no virtual_server IP PORT block to convert")
+		return c.errorf(&Node{File: c.file, Line: 1}, "no virtual_server IP PORT block to convert")
 	}
 	c.interfaces()
 	return nil

@@ -32,15 +32,15 @@ func (c *converter) vrrpInstance(n *Node) {
 		if c.vrrpInterface == "" {
 			msg += " is carried as director.interface"
 		} else if c.vrrpInterface != iface {
-			msg += fmt.Sprintf(" is not carried: director.interface is %s, from vrrp_instance %s on line %d", c.vrrpInterface, c.vrrpName, c.vrrpLine)
+			msg += fmt.Sprintf(" is not carried: director.interface is %s, from vrrp_instance %s on %s", c.vrrpInterface, c.vrrpName, c.where(c.vrrpNode))
 		}
 	}
 	if len(addrs) > 0 {
 		msg += fmt.Sprintf("; its virtual_ipaddress %s", strings.Join(addrs, ", "))
 	}
-	c.warnf(n.Line, "%s", msg)
+	c.warnf(n, "%s", msg)
 	if iface != "" && c.vrrpInterface == "" {
-		c.vrrpInterface, c.vrrpLine, c.vrrpName = iface, n.Line, name
+		c.vrrpInterface, c.vrrpNode, c.vrrpName = iface, n, name
 	}
 	c.vrrpAddresses = append(c.vrrpAddresses, addrs...)
 }
@@ -49,7 +49,7 @@ func (c *converter) vrrpInstance(n *Node) {
 // say: the NICs on the director and on the real servers.
 func (c *converter) interfaces() {
 	if c.vrrpInterface == "" {
-		c.warnf(c.vipLine, "director.interface set to %s: keepalived.conf does not say which NIC carries the VIP %s on the director; check it", placeholderInterface, c.vip)
+		c.warnf(c.vipNode, "director.interface set to %s: keepalived.conf does not say which NIC carries the VIP %s on the director; check it", placeholderInterface, c.vip)
 	}
 	if len(c.vrrpAddresses) > 0 {
 		found := false
@@ -62,12 +62,12 @@ func (c *converter) interfaces() {
 			}
 		}
 		if !found {
-			c.warnf(c.vrrpLine, "the VIP %s of the virtual_server blocks is not among the vrrp virtual_ipaddress entries (%s): check which address the director should carry", c.vip, strings.Join(c.vrrpAddresses, ", "))
+			c.warnf(c.vrrpNode, "the VIP %s of the virtual_server blocks is not among the vrrp virtual_ipaddress entries (%s): check which address the director should carry", c.vip, strings.Join(c.vrrpAddresses, ", "))
 		}
 	}
 	for _, s := range c.services {
 		if s.forwarding == string(topology.DirectRouting) || s.forwarding == string(topology.Tunnel) {
-			c.warnf(c.vipLine, "realserver.interface set to %s: with %s forwarding the real servers must not answer ARP for the VIP, and keepalived.conf does not say on which of their NICs; check it", placeholderInterface, s.forwarding)
+			c.warnf(c.vipNode, "realserver.interface set to %s: with %s forwarding the real servers must not answer ARP for the VIP, and keepalived.conf does not say on which of their NICs; check it", placeholderInterface, s.forwarding)
 			return
 		}
 	}

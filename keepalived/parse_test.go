@@ -51,10 +51,10 @@ func TestParse(t *testing.T) {
 			want: `notify_up["/bin/a" "arg"]@1 weight["2"]@3`,
 		},
 		{
-			name:     "include is not followed",
-			in:       "include /etc/keepalived/*.conf\nweight 1\n",
+			name:     "an include that matches nothing is skipped",
+			in:       "include /nonexistent/keepalived/*.conf\nweight 1\n",
 			want:     `weight["1"]@2`,
-			warnings: []string{"1: include /etc/keepalived/*.conf not followed"},
+			warnings: []string{"1: include /nonexistent/keepalived/*.conf matches no file"},
 		},
 		{
 			name: "CRLF line ends",
@@ -64,7 +64,7 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			nodes, warnings, err := Parse([]byte(tt.in))
+			nodes, warnings, err := Parse("test.conf", []byte(tt.in))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +101,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := Parse([]byte(tt.in))
+			_, _, err := Parse("test.conf", []byte(tt.in))
 			var e *Error
 			if !errors.As(err, &e) {
 				t.Fatalf("error %v, want an *Error", err)
@@ -109,7 +109,7 @@ func TestParseErrors(t *testing.T) {
 			if e.Line != tt.line || !strings.Contains(e.Message, tt.message) {
 				t.Errorf("error at line %d %q, want line %d containing %q", e.Line, e.Message, tt.line, tt.message)
 			}
-			if !strings.HasPrefix(err.Error(), fmt.Sprintf("line %d: ", tt.line)) {
+			if !strings.HasPrefix(err.Error(), fmt.Sprintf("test.conf:%d: ", tt.line)) {
 				t.Errorf("error text %q does not start with its line", err)
 			}
 		})

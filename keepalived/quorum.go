@@ -15,14 +15,14 @@ type sorryServer struct {
 // sorryServer reads keepalived's `sorry_server IP PORT`.
 func (c *converter) sorryServer(k *Node, s *service) {
 	if len(k.Args) < 2 {
-		c.warnf(k.Line, "sorry_server needs an address and a port: not carried")
+		c.warnf(k, "sorry_server needs an address and a port: not carried")
 		return
 	}
 	c.extraArgs(k, 2)
 	addr, err := netip.ParseAddr(k.Args[0])
 	port, perr := strconv.Atoi(k.Args[1])
 	if err != nil || perr != nil || port < 1 || port > 65535 {
-		c.warnf(k.Line, "sorry_server %s %s is not an address and a port: not carried", k.Args[0], k.Args[1])
+		c.warnf(k, "sorry_server %s %s is not an address and a port: not carried", k.Args[0], k.Args[1])
 		return
 	}
 	s.sorry = &sorryServer{addr: addr.Unmap(), port: port}

@@ -14,7 +14,7 @@ type realServer struct {
 	name    string
 	addr    netip.Addr
 	weight  int
-	line    int
+	node    *Node
 	service string // the first service that declared it, for messages
 	// overrides are the check settings of this real server that differ
 	// from its services' checks, by service name.
@@ -29,9 +29,9 @@ type override struct {
 // candidate is a real_server block of a virtual_server with its checks.
 type candidate struct {
 	rs      *realServer
-	line    int
+	node    *Node
 	checks  []*check
-	lines   []int
+	nodes   []*Node
 	unknown []string
 }
 
@@ -39,17 +39,17 @@ type candidate struct {
 // servers by address. It returns nil when the block is skipped.
 func (c *converter) realServerBlock(n *Node, s *service) (rs *realServer, in inherited, checkers []*checker, unknown []string, drain bool, err error) {
 	if len(n.Args) == 0 {
-		c.warnf(n.Line, "real_server without an address skipped")
+		c.warnf(n, "real_server without an address skipped")
 		return nil, in, nil, nil, false, nil
 	}
 	c.extraArgs(n, 2)
 	addr, perr := netip.ParseAddr(n.Args[0])
 	if perr != nil {
-		return nil, in, nil, nil, false, c.errorf(n.Line, "real_server: %q is not an IP address", n.Args[0])
+		return nil, in, nil, nil, false, c.errorf(n, "real_server: %q is not an IP address", n.Args[0])
 	}
 	addr = addr.Unmap()
 	if len(n.Args) > 1 && n.Args[1] != strconv.Itoa(s.port) {
-		c.warnf(n.Line, "real_server %s port %s not carried: lvsdr sends the traffic of %s to port %d of its real servers, as direct routing must", addr, n.Args[1], s.name, s.port)
+		c.warnf(n, "real_server %s port %s not carried: lvsdr sends the traffic of %s to port %d of its real servers, as direct routing must", addr, n.Args[1], s.name, s.port)
 	}
 	weight := topology.DefaultWeight
 	for _, k := range n.Block {
@@ -68,12 +68,12 @@ func (c *converter) realServerBlock(n *Node, s *service) (rs *realServer, in inh
 			checkers = append(checkers, c.checkerBlock(k))
 		case slices.Contains(unsupportedCheckers, k.Keyword):
 			unknown = append(unknown, k.Keyword)
-			c.warnf(k.Line, "%s not carried: lvsdr runs tcp, http and amqp checks only", k.Keyword)
+			c.warnf(k, "%s not carried: lvsdr runs tcp, http and amqp checks only", k.Keyword)
 		case k.Keyword == "notify_up" || k.Keyword == "notify_down":
-			c.warnf(k.Line, "%s not carried: lvsdr runs no scripts when a real server changes state", k.Keyword)
+			c.warnf(k, "%s not carried: lvsdr runs no scripts when a real server changes state", k.Keyword)
 		case k.Keyword == "lb_kind" || k.Keyword == "lvs_method":
 			if f, ok := c.forwarding(k); ok && f != s.forwarding {
-				c.warnf(k.Line, "real_server %s: %s %s not carried: lvsdr forwards a whole service one way, %s for %s", addr, k.Keyword, k.Args[0], s.forwarding, s.name)
+				c.warnf(k, "real_server %s: %s %s not carried: lvsdr forwards a whole service one way, %s for %s", addr, k.Keyword, k.Args[0], s.forwarding, s.name)
 			}
 		default:
 			c.notCarried(k, "real_server")
@@ -81,14 +81,14 @@ func (c *converter) realServerBlock(n *Node, s *service) (rs *realServer, in inh
 	}
 	rs = c.byAddr[addr]
 	if rs == nil {
-		rs = &realServer{name: realServerName(addr), addr: addr, weight: weight, line: n.Line, service: s.name}
+		rs = &realServer{name: realServerName(addr), addr: addr, weight: weight, node: n, service: s.name}
 		c.byAddr[addr] = rs
 		c.servers = append(c.servers, rs)
 	} else if rs.weight != weight {
-		c.warnf(n.Line, "real_server %s has weight %d here and %d in %s (line %d): lvsdr has one weight per real server, %d is kept", addr, weight, rs.weight, rs.service, rs.line, rs.weight)
+		c.warnf(n, "real_server %s has weight %d here and %d in %s (%s): lvsdr has one weight per real server, %d is kept", addr, weight, rs.weight, rs.service, c.where(rs.node), rs.weight)
 	}
 	if slices.Contains(s.members, rs) {
-		c.warnf(n.Line, "real_server %s is declared twice in %s: the second is ignored", addr, s.name)
+		c.warnf(n, "real_server %s is declared twice in %s: the second is ignored", addr, s.name)
 		return nil, in, nil, nil, false, nil
 	}
 	s.members = append(s.members, rs)
@@ -105,21 +105,21 @@ func realServerName(addr netip.Addr) string {
 // service's as check_overrides: lvsdr lays them over every check of the
 // service, so only a real server whose checks all differ the same way can
 // be carried; otherwise the service's are, with a warning.
-func (c *converter) overrides(s *service, first *candidate, rs *realServer, checks []*check, lines []int) {
+func (c *converter) overrides(s *service, first *candidate, rs *realServer, checks []*check, nodes []*Node) {
 	all := append([]*check{s.check}, s.extra...)
 	if len(checks) != len(all) {
-		c.warnf(lines[0], "real_server %s has %d checkers and real_server %s (line %d) %d: lvsdr runs the same checks on every real server of %s, those of line %d are carried", rs.addr, len(checks), first.rs.addr, first.line, len(all), s.name, s.checkedBy)
+		c.warnf(nodes[0], "real_server %s has %d checkers and real_server %s (%s) %d: lvsdr runs the same checks on every real server of %s, those of %s are carried", rs.addr, len(checks), first.rs.addr, c.where(first.node), len(all), s.name, c.where(s.checkedBy))
 		return
 	}
 	var pairs []any
 	for i, ch := range checks {
 		diff, ok := checkDiff(all[i], ch)
 		if !ok {
-			c.warnf(lines[i], "the %s check of real_server %s differs from that of real_server %s (line %d) in more than its settings: the latter is carried", ch.typ, rs.addr, first.rs.addr, first.line)
+			c.warnf(nodes[i], "the %s check of real_server %s differs from that of real_server %s (%s) in more than its settings: the latter is carried", ch.typ, rs.addr, first.rs.addr, c.where(first.node))
 			return
 		}
 		if i > 0 && fmt.Sprint(diff) != fmt.Sprint(pairs) {
-			c.warnf(lines[i], "the checks of real_server %s differ from those of real_server %s (line %d) in different ways: lvsdr overrides every check of a service alike; those of line %d are carried", rs.addr, first.rs.addr, first.line, s.checkedBy)
+			c.warnf(nodes[i], "the checks of real_server %s differ from those of real_server %s (%s) in different ways: lvsdr overrides every check of a service alike; those of %s are carried", rs.addr, first.rs.addr, c.where(first.node), c.where(s.checkedBy))
 			return
 		}
 		pairs = diff

@@ -147,7 +147,7 @@ func (c *converter) servicesNode() *yaml.Node {
 			pairs = append(pairs, "checks", checksNode(append([]*check{s.check}, s.extra...)))
 		}
 		item := mapNode(false, pairs...)
-		item.HeadComment = fmt.Sprintf("virtual_server %s %d, line %d", c.vip, s.port, s.line)
+		item.HeadComment = fmt.Sprintf("virtual_server %s %d, %s", c.vip, s.port, c.where(s.node))
 		seq.Content = append(seq.Content, item)
 	}
 	return seq

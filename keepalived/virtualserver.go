@@ -11,7 +11,7 @@ import (
 )
 
 type service struct {
-	line        int
+	node        *Node
 	name        string
 	port        int
 	protocol    string
@@ -25,40 +25,40 @@ type service struct {
 	onFailure topology.OnFailure
 	members   []*realServer
 	check     *check
-	// checkedBy is the line of the checker the service check comes from.
-	checkedBy int
+	// checkedBy is the checker the service check comes from.
+	checkedBy *Node
 }
 
 func (c *converter) virtualServer(n *Node) error {
 	if len(n.Args) > 0 && (n.Args[0] == "fwmark" || n.Args[0] == "group") {
-		c.warnf(n.Line, "virtual_server %s skipped: lvsdr has services on VIP:port only, no firewall marks or virtual_server_group", strings.Join(n.Args, " "))
+		c.warnf(n, "virtual_server %s skipped: lvsdr has services on VIP:port only, no firewall marks or virtual_server_group", strings.Join(n.Args, " "))
 		return nil
 	}
 	if len(n.Args) < 2 {
-		c.warnf(n.Line, "virtual_server %s skipped: lvsdr needs an address and a port", strings.Join(n.Args, " "))
+		c.warnf(n, "virtual_server %s skipped: lvsdr needs an address and a port", strings.Join(n.Args, " "))
 		return nil
 	}
 	c.extraArgs(n, 2)
 	addr, err := netip.ParseAddr(n.Args[0])
 	if err != nil {
-		return c.errorf(n.Line, "virtual_server: %q is not an IP address", n.Args[0])
+		return c.errorf(n, "virtual_server: %q is not an IP address", n.Args[0])
 	}
 	addr = addr.Unmap()
 	port, err := strconv.Atoi(n.Args[1])
 	if err != nil || port < 0 || port > 65535 {
-		return c.errorf(n.Line, "virtual_server %s: %q is not a port", n.Args[0], n.Args[1])
+		return c.errorf(n, "virtual_server %s: %q is not a port", n.Args[0], n.Args[1])
 	}
 	if port == 0 {
-		c.warnf(n.Line, "virtual_server %s 0 skipped: lvsdr has no all-ports service; declare each port", addr)
+		c.warnf(n, "virtual_server %s 0 skipped: lvsdr has no all-ports service; declare each port", addr)
 		return nil
 	}
 	if !c.vip.IsValid() {
-		c.vip, c.vipLine = addr, n.Line
+		c.vip, c.vipNode = addr, n
 	} else if addr != c.vip {
-		return c.errorf(n.Line, "virtual_server %s: lvsdr carries one VIP per topology, and line %d declared %s; split keepalived.conf by VIP and convert each part", addr, c.vipLine, c.vip)
+		return c.errorf(n, "virtual_server %s: lvsdr carries one VIP per topology, and %s declared %s; split keepalived.conf by VIP and convert each part", addr, c.where(c.vipNode), c.vip)
 	}
 
-	s := &service{line: n.Line, port: port, protocol: string(topology.TCP), onFailure: topology.Remove}
+	s := &service{node: n, port: port, protocol: string(topology.TCP), onFailure: topology.Remove}
 	var vs inherited
 	var rsNodes []*Node
 	var schedSet, fwdSet bool
@@ -91,7 +91,7 @@ func (c *converter) virtualServer(n *Node) error {
 			case "tcp", "udp":
 				s.protocol = p
 			default:
-				c.warnf(k.Line, "virtual_server %s %d skipped: protocol %s is not supported by lvsdr (tcp, udp)", addr, port, k.Args[0])
+				c.warnf(k, "virtual_server %s %d skipped: protocol %s is not supported by lvsdr (tcp, udp)", addr, port, k.Args[0])
 				return nil
 			}
 		case k.Keyword == "inhibit_on_failure":
@@ -101,29 +101,29 @@ func (c *converter) virtualServer(n *Node) error {
 		case k.Keyword == "quorum":
 			if v, ok := c.integer(k, 1, 1000000); ok {
 				s.quorum = some(v)
-				c.warnf(k.Line, "quorum %d carried as a count of healthy real servers: keepalived's quorum sums their weights", v)
+				c.warnf(k, "quorum %d carried as a count of healthy real servers: keepalived's quorum sums their weights", v)
 			}
 		case k.Keyword == "sorry_server":
 			c.sorryServer(k, s)
 		case quorumExtras[k.Keyword] != "":
-			c.warnf(k.Line, "%s not carried: %s", k.Keyword, quorumExtras[k.Keyword])
+			c.warnf(k, "%s not carried: %s", k.Keyword, quorumExtras[k.Keyword])
 		default:
 			c.notCarried(k, "virtual_server")
 		}
 	}
 	if !schedSet {
 		s.scheduler = keepalivedScheduler
-		c.warnf(n.Line, "virtual_server %s %d has no lb_algo: carried as keepalived's default %s (lvsdr's default is %s)", addr, port, keepalivedScheduler, topology.DefaultScheduler)
+		c.warnf(n, "virtual_server %s %d has no lb_algo: carried as keepalived's default %s (lvsdr's default is %s)", addr, port, keepalivedScheduler, topology.DefaultScheduler)
 	}
 	if !fwdSet {
 		s.forwarding = keepalivedForwarding
-		c.warnf(n.Line, "virtual_server %s %d has no lb_kind: carried as keepalived's default %s (lvsdr's default is dr)", addr, port, keepalivedForwarding)
+		c.warnf(n, "virtual_server %s %d has no lb_kind: carried as keepalived's default %s (lvsdr's default is dr)", addr, port, keepalivedForwarding)
 	}
 	s.name = c.serviceName(s)
 	c.services = append(c.services, s)
 
 	if len(rsNodes) == 0 {
-		c.warnf(n.Line, "virtual_server %s %d has no real_server: the service gets every real server of the file", addr, port)
+		c.warnf(n, "virtual_server %s %d has no real_server: the service gets every real server of the file", addr, port)
 	}
 	var cands []candidate
 	drains := 0
@@ -138,15 +138,15 @@ func (c *converter) virtualServer(n *Node) error {
 		if drain {
 			drains++
 		}
-		cand := candidate{rs: rs, line: rn.Line, unknown: unknown}
+		cand := candidate{rs: rs, node: rn, unknown: unknown}
 		for _, ch := range checkers {
 			cand.checks = append(cand.checks, c.resolve(ch, inh.under(vs)))
-			cand.lines = append(cand.lines, ch.line)
+			cand.nodes = append(cand.nodes, ch.node)
 		}
 		cands = append(cands, cand)
 	}
 	if drains > 0 && drains < len(cands) && s.onFailure != topology.Drain {
-		c.warnf(n.Line, "inhibit_on_failure is set on %d of the %d real servers of %s: lvsdr sets on_failure per service, so every real server is drained on failure", drains, len(cands), s.name)
+		c.warnf(n, "inhibit_on_failure is set on %d of the %d real servers of %s: lvsdr sets on_failure per service, so every real server is drained on failure", drains, len(cands), s.name)
 	}
 	if drains > 0 {
 		s.onFailure = topology.Drain
@@ -160,11 +160,11 @@ func (c *converter) virtualServer(n *Node) error {
 // carried lowercased so that validation names them.
 func (c *converter) forwarding(k *Node) (string, bool) {
 	if len(k.Args) == 0 {
-		c.warnf(k.Line, "%s has no value: not carried", k.Keyword)
+		c.warnf(k, "%s has no value: not carried", k.Keyword)
 		return "", false
 	}
 	if len(k.Args) > 1 {
-		c.warnf(k.Line, "%s %s: the tunnel options %q not carried", k.Keyword, k.Args[0], strings.Join(k.Args[1:], " "))
+		c.warnf(k, "%s %s: the tunnel options %q not carried", k.Keyword, k.Args[0], strings.Join(k.Args[1:], " "))
 	}
 	switch strings.ToUpper(k.Args[0]) {
 	case "DR":
@@ -174,7 +174,7 @@ func (c *converter) forwarding(k *Node) (string, bool) {
 	case "TUN":
 		return string(topology.Tunnel), true
 	}
-	c.warnf(k.Line, "%s %s: lvsdr forwards with dr, nat or tunnel only", k.Keyword, k.Args[0])
+	c.warnf(k, "%s %s: lvsdr forwards with dr, nat or tunnel only", k.Keyword, k.Args[0])
 	return strings.ToLower(k.Args[0]), true
 }
 

@@ -27,7 +27,7 @@ func importKeepalivedCommand() *cobra.Command {
 			res, err := keepalived.Convert(file, data)
 			stderr := cmd.ErrOrStderr()
 			for _, w := range res.Warnings {
-				fmt.Fprintf(stderr, "director: import-keepalived: %s:%d: warning: %s\n", file, w.Line, w.Message)
+				fmt.Fprintf(stderr, "director: import-keepalived: %s:%d: warning: %s\n", w.File, w.Line, w.Message)
 			}
 			if err != nil {
 				return fmt.Errorf("import-keepalived: %w", err)
