@@ -68,7 +68,7 @@ func TestEveryCheckMustPass(t *testing.T) {
 		return !slices.Contains(tab, amqpNode2) && !slices.Contains(tab, "  -r 10.0.0.3:15672 -g -w 1")
 	})
 	var out strings.Builder
-	kernel, err := ipvsctl.Read(h.kernel, ipvsctl.DeclaredKeys(topo))
+	kernel, err := ipvsctl.Read(h.kernel, declaredKeys(topo))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,11 +37,22 @@ var ErrNoDirector = errors.New("no director is running")
 const (
 	checksPath = "/v1/checks"
 	statusPath = "/v1/status"
+	reloadPath = "/v1/reload"
 )
 
-// serveControl answers status and maintenance requests on a unix socket that
-// only root can open. It returns a function that stops the server.
-func serveControl(path string, checks *healthcheck.Manager, maintain func(node string, on bool) error, report func() (Report, error), log *slog.Logger) (func(), error) {
+// controlHandlers is what the control socket answers with.
+type controlHandlers struct {
+	checks   *healthcheck.Manager
+	maintain func(node string, on bool) error
+	report   func() (Report, error)
+	// reload applies the file again and returns nil, or why it was refused.
+	reload func() error
+}
+
+// serveControl answers status, maintenance and reload requests on a unix
+// socket that only root can open. It returns a function that stops the
+// server.
+func serveControl(path string, h controlHandlers, log *slog.Logger) (func(), error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
@@ -62,12 +73,12 @@ func serveControl(path string, checks *healthcheck.Manager, maintain func(node s
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+checksPath, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		if err := json.NewEncoder(w).Encode(checkStatuses(checks)); err != nil {
+		if err := json.NewEncoder(w).Encode(checkStatuses(h.checks)); err != nil {
 			log.Warn("control socket: write reply", "error", err)
 		}
 	})
 	mux.HandleFunc("GET "+statusPath, func(w http.ResponseWriter, _ *http.Request) {
-		r, err := report()
+		r, err := h.report()
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
@@ -79,7 +90,7 @@ func serveControl(path string, checks *healthcheck.Manager, maintain func(node s
 	})
 	for verb, on := range map[string]bool{"drain": true, "undrain": false} {
 		mux.HandleFunc("POST /v1/"+verb+"/{node}", func(w http.ResponseWriter, r *http.Request) {
-			err := maintain(r.PathValue("node"), on)
+			err := h.maintain(r.PathValue("node"), on)
 			switch {
 			case errors.Is(err, ErrUnknownNode):
 				http.Error(w, err.Error(), http.StatusNotFound)
@@ -88,6 +99,11 @@ func serveControl(path string, checks *healthcheck.Manager, maintain func(node s
 			}
 		})
 	}
+	mux.HandleFunc("POST "+reloadPath, func(w http.ResponseWriter, _ *http.Request) {
+		if err := h.reload(); err != nil {
+			http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		}
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	return func() {
@@ -148,6 +164,26 @@ func SetMaintenance(path, node string, on bool) error {
 	}
 	return nil
 }
+
+// Reload asks a running director to read its file again and waits for the
+// outcome: nil when the new file is in force, the director's reason when it
+// kept the old one.
+func Reload(path string) error {
+	resp, err := controlClient(path).Post("http://director"+reloadPath, "", nil)
+	if err != nil {
+		return controlError(path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("%w: %s", ErrReloadRefused, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+// ErrReloadRefused means the running director refused the file and kept
+// the topology in force.
+var ErrReloadRefused = errors.New("the director refused the reload and keeps the topology in force")
 
 // QueryChecks asks a running director for its check states.
 func QueryChecks(path string) ([]CheckStatus, error) {

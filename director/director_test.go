@@ -22,13 +22,13 @@ import (
 	"github.com/lvsdr/lvsdr/topology"
 )
 
-var vip = netip.MustParseAddr("10.0.0.100")
+var testVIP = netip.MustParseAddr("10.0.0.100")
 
 // reference is the reference design on test addresses: amqp and management
 // on three nodes; checks every 5 s, retry 1 after 1 s, rise 2.
 func reference() *topology.Topology {
 	t := &topology.Topology{
-		VIP:      vip,
+		VIP:      testVIP,
 		Director: topology.Director{Interface: "eth0", ResyncInterval: 30 * time.Second},
 	}
 	var names []string
@@ -136,6 +136,12 @@ func (f *fakeVIP) Unbind(iface string, vip netip.Addr) error {
 	return nil
 }
 
+func (f *fakeVIP) Bound(iface string, vip netip.Addr) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bound[iface] == vip, nil
+}
+
 type fakeSysctl struct {
 	mu     sync.Mutex
 	values map[string]string
@@ -189,7 +195,7 @@ func newHarness(t *testing.T, topo *topology.Topology) *harness {
 func (h *harness) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
-	h.d = &Director{
+	h.d = New(Config{
 		Kernel: h.kernel,
 		VIP:    h.vip,
 		Sysctl: h.sysctl,
@@ -206,7 +212,7 @@ func (h *harness) start() {
 			return fakeProber{net: h.net, target: target}
 		},
 		ControlSocket: h.controlSocket,
-	}
+	})
 	go func() { h.done <- h.d.Run(ctx) }()
 	h.t.Cleanup(h.stop)
 }
@@ -305,7 +311,7 @@ func TestStartFromEmptyChecksThenProgramsEveryHealthyServer(t *testing.T) {
 	if got := h.table(); !slices.Equal(got, want) {
 		t.Errorf("table:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if h.vip.bound["eth0"] != vip || h.vip.announced != 1 {
+	if h.vip.bound["eth0"] != testVIP || h.vip.announced != 1 {
 		t.Errorf("VIP not bound and announced on eth0: %v, %d announcements", h.vip.bound, h.vip.announced)
 	}
 	for _, kv := range DirectorSysctls {
@@ -317,7 +323,7 @@ func TestStartFromEmptyChecksThenProgramsEveryHealthyServer(t *testing.T) {
 
 func TestRestartAdoptsTheTableWithoutAnOperation(t *testing.T) {
 	h := newHarness(t, reference())
-	foreign := ipvsctl.Service{Key: ipvsctl.ServiceKey{Protocol: topology.TCP, Address: netip.MustParseAddr("10.9.9.9"), Port: 80}, Scheduler: "rr"}
+	foreign := ipvsctl.Service{Key: ipvsctl.ServiceKey{Protocol: ipvsctl.TCP, Address: netip.MustParseAddr("10.9.9.9"), Port: 80}, Scheduler: "rr"}
 	h.kernel.AddService(foreign)
 	if _, err := Apply(h.kernel, h.state, reference(), false); err != nil {
 		t.Fatal(err)
@@ -421,8 +427,8 @@ func TestStartFailsWithoutTouchingTheKernelOnAnInvalidFile(t *testing.T) {
 	h := newHarness(t, reference())
 	invalid := fmt.Errorf("bad: %w", topology.ErrInvalid)
 	h.loadErr.Store(&invalid)
-	d := &Director{Kernel: h.kernel, VIP: h.vip, Sysctl: h.sysctl, Clock: h.clock, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), State: h.state,
-		Load: func() (*topology.Topology, error) { return nil, invalid }}
+	d := New(Config{Kernel: h.kernel, VIP: h.vip, Sysctl: h.sysctl, Clock: h.clock, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), State: h.state,
+		Load: func() (*topology.Topology, error) { return nil, invalid }})
 	if err := d.Run(context.Background()); !errors.Is(err, topology.ErrInvalid) {
 		t.Errorf("Run = %v, want the load error", err)
 	}
@@ -435,7 +441,7 @@ func TestResyncRepairsDriftMadeByHand(t *testing.T) {
 	h := newHarness(t, reference())
 	h.start()
 	h.advanceUntil(10*time.Second, has(amqpNode2))
-	amqp := ipvsctl.Key(reference(), reference().Services[0])
+	amqp := serviceKey(reference(), reference().Services[0])
 	h.kernel.DeleteDestination(amqp, ipvsctl.Destination{Address: netip.MustParseAddr("10.0.0.3"), Port: 5672})
 	h.kernel.UpdateService(ipvsctl.Service{Key: amqp, Scheduler: "rr"})
 	took := h.advanceUntil(time.Minute, func(tab []string) bool { return has(amqpNode2)(tab) && has(amqpService)(tab) })
@@ -492,8 +498,8 @@ func TestRealServerRemovedByReloadDrainsBeforeItIsDeleted(t *testing.T) {
 	h := newHarness(t, topo)
 	h.start()
 	h.advanceUntil(10*time.Second, func(tab []string) bool { return len(tab) == 8 })
-	amqp := ipvsctl.Key(topo, topo.Services[0])
-	mgmt := ipvsctl.Key(topo, topo.Services[1])
+	amqp := serviceKey(topo, topo.Services[0])
+	mgmt := serviceKey(topo, topo.Services[1])
 	node2amqp := ipvsctl.Destination{Address: netip.MustParseAddr("10.0.0.3"), Port: 5672}
 	node2mgmt := ipvsctl.Destination{Address: netip.MustParseAddr("10.0.0.3"), Port: 15672}
 	h.kernel.SetStats(amqp, node2amqp, ipvsctl.Stats{ActiveConns: 4})
@@ -530,7 +536,7 @@ func TestLeavingServerIsDeletedAtTheDrainTimeout(t *testing.T) {
 	h := newHarness(t, topo)
 	h.start()
 	h.advanceUntil(10*time.Second, func(tab []string) bool { return len(tab) == 8 })
-	amqp := ipvsctl.Key(topo, topo.Services[0])
+	amqp := serviceKey(topo, topo.Services[0])
 	h.kernel.SetStats(amqp, ipvsctl.Destination{Address: netip.MustParseAddr("10.0.0.3"), Port: 5672}, ipvsctl.Stats{ActiveConns: 1})
 	next := reference()
 	next.Director.DrainTimeout = 20 * time.Second
@@ -539,7 +545,7 @@ func TestLeavingServerIsDeletedAtTheDrainTimeout(t *testing.T) {
 	h.d.Reload()
 	h.settle()
 	took := h.advanceUntil(2*time.Minute, not(has("  -r 10.0.0.3:5672 -g -w 0")))
-	if took < 20*time.Second || took > 20*time.Second+h.d.nextSweep(next)+30*time.Second {
+	if took < 20*time.Second || took > 20*time.Second+sweepInterval+30*time.Second {
 		t.Errorf("deleted %s after the reload, want soon after the 20s drain timeout", took)
 	}
 }

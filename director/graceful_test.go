@@ -19,7 +19,7 @@ func TestServiceRemovedByReloadStaysUntilItsServersHaveLeft(t *testing.T) {
 	h.logs = logs
 	h.start()
 	h.advanceUntil(10*time.Second, func(tab []string) bool { return len(tab) == 8 })
-	mgmt := ipvsctl.Key(topo, topo.Services[1])
+	mgmt := serviceKey(topo, topo.Services[1])
 	for i, addr := range []string{"10.0.0.2", "10.0.0.3", "10.0.0.4"} {
 		h.kernel.SetStats(mgmt, ipvsctl.Destination{Address: netip.MustParseAddr(addr), Port: 15672}, ipvsctl.Stats{ActiveConns: i})
 	}
@@ -69,7 +69,7 @@ func TestStatusTellsLeavingServersFromDrift(t *testing.T) {
 	h.controlSocket = filepath.Join(t.TempDir(), "director.sock")
 	h.start()
 	h.advanceUntil(10*time.Second, func(tab []string) bool { return len(tab) == 8 })
-	amqp := ipvsctl.Key(topo, topo.Services[0])
+	amqp := serviceKey(topo, topo.Services[0])
 	h.kernel.SetStats(amqp, ipvsctl.Destination{Address: netip.MustParseAddr("10.0.0.3"), Port: 5672}, ipvsctl.Stats{ActiveConns: 1})
 	next := reference()
 	next.Director.DrainTimeout = 2 * time.Minute

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -33,9 +32,12 @@ type observer struct {
 	checks     *metrics.CheckEvents
 	reconciles *metrics.Reconciles
 	quorum     *metrics.Quorum
-	// topology is the topology in force, for the IPVS collector, which
-	// runs on the HTTP server's goroutines.
-	topology atomic.Pointer[topology.Topology]
+	vip        prometheus.Gauge
+	// catalog names the services of the topology in force, for the IPVS
+	// collector, which runs on the HTTP server's goroutines.
+	catalog atomic.Pointer[metrics.Catalog]
+	// vipLost is set when the VIP should be on this host and is not.
+	vipLost atomic.Bool
 	// last is how the last reconcile ended, for /healthz; nil before the
 	// first.
 	last atomic.Pointer[reconcileOutcome]
@@ -45,9 +47,6 @@ type observer struct {
 	// stopping closes when Run returns, so that a /healthz in flight does
 	// not hold the server's shutdown waiting for a loop that is gone.
 	stopping chan struct{}
-	// swept lists the leaving destinations that the coming resync is due
-	// to delete: those deletions are not drift. Only Run touches it.
-	swept []leaving
 
 	// server and address are the endpoint and the address it was asked
 	// for; only Run touches them.
@@ -56,7 +55,7 @@ type observer struct {
 }
 
 type reconcileOutcome struct {
-	reason string
+	reason reason
 	err    error
 }
 
@@ -65,7 +64,8 @@ func newObserver(kernel ipvsctl.Kernel, log *slog.Logger) *observer {
 	o.checks = metrics.NewCheckEvents(o.registry)
 	o.reconciles = metrics.NewReconciles(o.registry)
 	o.quorum = metrics.NewQuorum(o.registry)
-	metrics.RegisterIPVS(o.registry, kernel, o.topology.Load, log)
+	o.vip = metrics.NewVIPHeld(o.registry)
+	metrics.RegisterIPVS(o.registry, kernel, o.catalog.Load, log)
 	return o
 }
 
@@ -83,7 +83,7 @@ func (o *observer) transition(t healthcheck.Transition) {
 
 // start serves the endpoint of the topology, if it has one.
 func (o *observer) start(topo *topology.Topology) error {
-	o.topology.Store(topo)
+	o.catalog.Store(catalogOf(topo))
 	addr := topo.Director.MetricsAddress
 	if !addr.IsValid() {
 		return nil
@@ -103,7 +103,7 @@ func (o *observer) start(topo *topology.Topology) error {
 // closes; if it cannot be, the old one stays and the error is logged, since
 // the rest of the reload stands.
 func (o *observer) reload(topo *topology.Topology, targets []healthcheck.Target) {
-	o.topology.Store(topo)
+	o.catalog.Store(catalogOf(topo))
 	keys := make([]healthcheck.Key, len(targets))
 	for i, t := range targets {
 		keys[i] = t.Key
@@ -148,42 +148,49 @@ func (o *observer) stop() {
 }
 
 // reconciled records a reconcile's kernel step; a resync's operations,
-// beyond the deletions of leaving servers it was due to make, are drift.
-func (o *observer) reconciled(reason string, took time.Duration, ops []ipvsctl.Op, err error) {
-	o.reconciles.Observe(reason, took, ops, err)
-	if reason == "resync" && (err == nil || ops != nil) {
+// beyond the scheduled ones (the deletions of leaving servers and retired
+// services it was due to make), are drift.
+func (o *observer) reconciled(why reason, took time.Duration, ops []ipvsctl.Op, scheduled int, err error) {
+	o.reconciles.Observe(string(why), took, ops, err)
+	if why == reasonResync && (err == nil || ops != nil) {
 		// ops is nil with an error when the kernel could not be read: then
 		// nothing is known of the drift, and the last figure stands.
-		o.reconciles.Drift(len(ops) - o.scheduled(ops))
+		o.reconciles.Drift(max(len(ops)-scheduled, 0))
 	}
-	if reason == "resync" {
-		o.swept = nil
-	}
-	o.last.Store(&reconcileOutcome{reason: reason, err: err})
+	o.last.Store(&reconcileOutcome{reason: why, err: err})
 }
 
-// scheduled counts the operations of ops that delete a swept leaving
-// destination, or a retired service whose real servers have all left: a
-// resync deletes no other service, as the diff deletes only the services
-// it is handed as retired.
-func (o *observer) scheduled(ops []ipvsctl.Op) int {
-	n := 0
-	for _, op := range ops {
-		swept := op.Kind == ipvsctl.DeleteDestination && slices.ContainsFunc(o.swept, func(l leaving) bool {
-			return l.key == op.Service.Key && l.dest.Endpoint() == op.Destination.Endpoint()
-		})
-		if swept || op.Kind == ipvsctl.DeleteService {
-			n++
-		}
+// vipHeld records whether this host holds the VIP it should hold.
+func (o *observer) vipHeld(held bool) {
+	o.vip.Set(boolGauge(held))
+	o.vipLost.Store(!held)
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
 	}
-	return n
+	return 0
+}
+
+// catalogOf names the services and real servers of a topology for the
+// IPVS collector.
+func catalogOf(topo *topology.Topology) *metrics.Catalog {
+	c := &metrics.Catalog{Nodes: make(map[netip.Addr]string, len(topo.RealServers))}
+	for _, s := range topo.Services {
+		c.Services = append(c.Services, metrics.CatalogService{Name: s.Name, Key: serviceKey(topo, s)})
+	}
+	for _, rs := range topo.RealServers {
+		c.Nodes[rs.Address] = rs.Name
+	}
+	return c
 }
 
 // stateNotRecorded records a reconcile whose kernel step succeeded but
 // whose state file could not be written.
-func (o *observer) stateNotRecorded(reason string, err error) {
-	o.reconciles.Failed(reason)
-	o.last.Store(&reconcileOutcome{reason: reason, err: err})
+func (o *observer) stateNotRecorded(why reason, err error) {
+	o.reconciles.Failed(string(why))
+	o.last.Store(&reconcileOutcome{reason: why, err: err})
 }
 
 // errLoopStuck means the Run loop did not answer /healthz in time.
@@ -209,6 +216,8 @@ func (o *observer) healthy(ctx context.Context) error {
 		return errors.New("starting: no reconcile yet")
 	case last.err != nil:
 		return fmt.Errorf("last reconcile (%s) failed: %w", last.reason, last.err)
+	case o.vipLost.Load():
+		return errors.New("the VIP is not on this host (the next resync binds it again)")
 	}
 	return nil
 }

@@ -161,7 +161,7 @@ func TestDriftIsWhatAResyncRepaired(t *testing.T) {
 	if _, ok := h.metric("lvsdr_drift_operations", nil); !ok {
 		t.Fatal("no lvsdr_drift_operations")
 	}
-	amqp := ipvsctl.Key(reference(), reference().Services[0])
+	amqp := serviceKey(reference(), reference().Services[0])
 	h.kernel.DeleteDestination(amqp, ipvsctl.Destination{Address: netip.MustParseAddr("10.0.0.3"), Port: 5672})
 	h.kernel.UpdateService(ipvsctl.Service{Key: amqp, Scheduler: "rr"})
 	h.advanceUntil(time.Minute, func(tab []string) bool { return has(amqpNode2)(tab) && has(amqpService)(tab) })
@@ -228,9 +228,9 @@ func TestMetricsListenFailureStopsTheStart(t *testing.T) {
 	taken := first.d.obs.server.Addr().String()
 
 	h := newHarness(t, withMetrics(taken))
-	d := &Director{Kernel: h.kernel, VIP: h.vip, Sysctl: h.sysctl, Clock: h.clock, Log: first.d.Log, State: h.state,
+	d := New(Config{Kernel: h.kernel, VIP: h.vip, Sysctl: h.sysctl, Clock: h.clock, Log: first.d.Log, State: h.state,
 		Load:      func() (*topology.Topology, error) { return h.topo.Load(), nil },
-		NewProber: first.d.NewProber}
+		NewProber: first.d.NewProber})
 	err := d.Run(t.Context())
 	if want := "metrics on " + taken + ": address already in use"; err == nil || err.Error() != want {
 		t.Errorf("Run = %v, want %q", err, want)
@@ -243,7 +243,7 @@ func TestLeavingServerDeletedByAResyncIsNotDrift(t *testing.T) {
 	h := newHarness(t, topo)
 	h.start()
 	h.advanceUntil(10*time.Second, func(tab []string) bool { return len(tab) == 8 })
-	amqp := ipvsctl.Key(topo, topo.Services[0])
+	amqp := serviceKey(topo, topo.Services[0])
 	h.kernel.SetStats(amqp, ipvsctl.Destination{Address: netip.MustParseAddr("10.0.0.3"), Port: 5672}, ipvsctl.Stats{})
 	next := reference()
 	next.Director.DrainTimeout = 2 * time.Minute
@@ -265,7 +265,7 @@ func TestRetiredServiceDeletedByAResyncIsNotDrift(t *testing.T) {
 	next := reference()
 	next.Director.DrainTimeout = 2 * time.Minute
 	next.Services = next.Services[:1]
-	mgmt := ipvsctl.Key(topo, topo.Services[1])
+	mgmt := serviceKey(topo, topo.Services[1])
 	for _, addr := range []string{"10.0.0.2", "10.0.0.3", "10.0.0.4"} {
 		h.kernel.SetStats(mgmt, ipvsctl.Destination{Address: netip.MustParseAddr(addr), Port: 15672}, ipvsctl.Stats{})
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/lvsdr/lvsdr/ipvsctl"
 	"github.com/lvsdr/lvsdr/topology"
+	"github.com/lvsdr/lvsdr/vip"
 )
 
 // Apply programs the topology into the kernel once with every real server in,
@@ -19,7 +20,7 @@ func Apply(k ipvsctl.Kernel, state StateFile, topo *topology.Topology, dryRun bo
 	retired := retiredKeys(st.Owned, topo)
 	// Servers in maintenance stay at weight 0: a one-shot apply must not
 	// undo an operator's drain.
-	desired := ipvsctl.Desired(topo, ipvsctl.AllHealthy, st.maintenance())
+	desired := desiredTable(topo, allHealthy, st.maintenance())
 	if dryRun {
 		actual, err := ipvsctl.Read(k, append(desired.Keys(), retired...))
 		if err != nil {
@@ -31,19 +32,19 @@ func Apply(k ipvsctl.Kernel, state StateFile, topo *topology.Topology, dryRun bo
 	if err != nil {
 		return ops, err
 	}
-	st.Owned = ipvsctl.DeclaredKeys(topo)
+	st.Owned = declaredKeys(topo)
 	return ops, state.Save(st)
 }
 
 // Cleanup deletes the services the topology declares (and those recorded as
 // ours) and unbinds the VIP: what a director leaves behind when it is
 // retired for good. Foreign services stay.
-func Cleanup(k ipvsctl.Kernel, vip VIPBinder, state StateFile, topo *topology.Topology) ([]ipvsctl.Op, error) {
+func Cleanup(k ipvsctl.Kernel, binder vip.Binder, state StateFile, topo *topology.Topology) ([]ipvsctl.Op, error) {
 	st, err := state.Load()
 	if err != nil {
 		return nil, err
 	}
-	keys := append(ipvsctl.DeclaredKeys(topo), retiredKeys(st.Owned, topo)...)
+	keys := append(declaredKeys(topo), retiredKeys(st.Owned, topo)...)
 	ops, err := ipvsctl.NewReconciler(k).Sync(nil, keys)
 	if err != nil {
 		return ops, err
@@ -51,7 +52,7 @@ func Cleanup(k ipvsctl.Kernel, vip VIPBinder, state StateFile, topo *topology.To
 	if err := state.Save(State{}); err != nil {
 		return ops, err
 	}
-	if err := vip.Unbind(topo.Director.Interface, topo.VIP); err != nil {
+	if err := binder.Unbind(topo.Director.Interface, topo.VIP); err != nil {
 		return ops, fmt.Errorf("services deleted, but: %w", err)
 	}
 	return ops, nil

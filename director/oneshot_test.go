@@ -7,13 +7,12 @@ import (
 	"testing"
 
 	"github.com/lvsdr/lvsdr/ipvsctl"
-	"github.com/lvsdr/lvsdr/topology"
 )
 
 func TestApplyDryRunChangesNothingAndCleanupLeavesForeignServices(t *testing.T) {
 	topo := reference()
 	k := ipvsctl.NewFakeKernel()
-	foreign := ipvsctl.Service{Key: ipvsctl.ServiceKey{Protocol: topology.TCP, Address: netip.MustParseAddr("10.9.9.9"), Port: 80}, Scheduler: "rr"}
+	foreign := ipvsctl.Service{Key: ipvsctl.ServiceKey{Protocol: ipvsctl.TCP, Address: netip.MustParseAddr("10.9.9.9"), Port: 80}, Scheduler: "rr"}
 	k.AddService(foreign)
 	state := StateFile{Path: filepath.Join(t.TempDir(), "director.json")}
 

@@ -13,7 +13,7 @@ import (
 func opNames(topo *topology.Topology) func(ipvsctl.Op) []any {
 	services := make(map[ipvsctl.ServiceKey]string, len(topo.Services))
 	for _, s := range topo.Services {
-		services[ipvsctl.Key(topo, s)] = s.Name
+		services[serviceKey(topo, s)] = s.Name
 	}
 	servers := make(map[string]string, len(topo.RealServers))
 	for _, rs := range topo.RealServers {

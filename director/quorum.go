@@ -4,7 +4,6 @@ import (
 	"slices"
 
 	"github.com/lvsdr/lvsdr/healthcheck"
-	"github.com/lvsdr/lvsdr/ipvsctl"
 	"github.com/lvsdr/lvsdr/notify"
 	"github.com/lvsdr/lvsdr/topology"
 )
@@ -13,18 +12,15 @@ import (
 // quorum since the last reconcile. A service is judged only once every
 // check of it has a result: at start every server is unknown, and that is
 // not a lost quorum.
-func (d *Director) reportQuorum(topo *topology.Topology, checks *healthcheck.Manager, health ipvsctl.Health) {
-	if d.quorum == nil {
-		d.quorum = map[string]bool{}
-	}
-	for _, s := range topo.Services {
-		if !allKnown(topo, s, checks) {
+func (l *loop) reportQuorum(states map[healthcheck.Key]healthcheck.Status, health Health) {
+	for _, s := range l.topo.Services {
+		if !allKnown(s, states) {
 			continue
 		}
-		lost := ipvsctl.QuorumLost(s, health, d.drained)
-		was, judged := d.quorum[s.Name]
-		d.quorum[s.Name] = lost
-		d.obs.quorum.Set(s.Name, lost)
+		lost := quorumLost(s, health, l.drained)
+		was, judged := l.quorum[s.Name]
+		l.quorum[s.Name] = lost
+		l.obs.quorum.Set(s.Name, lost)
 		if judged && was == lost || !judged && !lost {
 			continue
 		}
@@ -32,20 +28,20 @@ func (d *Director) reportQuorum(topo *topology.Topology, checks *healthcheck.Man
 		if lost {
 			state, previous = "lost", "regained"
 		}
-		attrs := []any{"service", s.Name, "serving", ipvsctl.Serving(s, health, d.drained), "quorum", s.Quorum, "sorry_server", s.SorryServer != nil}
+		attrs := []any{"service", s.Name, "serving", serving(s, health, l.drained), "quorum", s.Quorum, "sorry_server", s.SorryServer != nil}
 		if lost {
-			d.Log.Warn("quorum lost", attrs...)
+			l.Log.Warn("quorum lost", attrs...)
 		} else {
-			d.Log.Info("quorum regained", attrs...)
+			l.Log.Info("quorum regained", attrs...)
 		}
-		d.hook.Load().Send(notify.Event{Kind: "quorum", Service: s.Name, State: state, Previous: previous, At: d.Clock.Now()})
+		l.hook.Load().Send(notify.Event{Kind: notify.KindQuorum, Service: s.Name, State: state, Previous: previous, At: l.Clock.Now()})
 	}
 }
 
-func allKnown(topo *topology.Topology, s topology.Service, checks *healthcheck.Manager) bool {
+func allKnown(s topology.Service, states map[healthcheck.Key]healthcheck.Status) bool {
 	for _, name := range s.RealServers {
 		for _, c := range s.ChecksOf(name) {
-			if st, ok := checks.Status(CheckKey(s.Name, name, c.Name)); ok && st.State == healthcheck.Unknown {
+			if st, ok := states[CheckKey(s.Name, name, c.Name)]; ok && st.State == healthcheck.Unknown {
 				return false
 			}
 		}

@@ -2,9 +2,7 @@ package director
 
 import (
 	"errors"
-	"maps"
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/lvsdr/lvsdr/healthcheck"
@@ -20,8 +18,11 @@ type Report struct {
 	VIP  string    `json:"vip"`
 	// DirectorRunning is false when no director answered: health is then
 	// unknown.
-	DirectorRunning bool            `json:"director_running"`
-	Services        []ServiceReport `json:"services"`
+	DirectorRunning bool `json:"director_running"`
+	// VIPHeld is whether this host holds the VIP; only a running director
+	// tells.
+	VIPHeld  bool            `json:"vip_held"`
+	Services []ServiceReport `json:"services"`
 }
 
 // ServiceReport is one virtual service.
@@ -78,35 +79,66 @@ type ForeignServer struct {
 // the running director (nil when none runs) and the real servers in
 // maintenance.
 func BuildReport(topo *topology.Topology, kernel ipvsctl.Table, checks []CheckStatus, maintenance map[string]bool, now time.Time) Report {
+	return buildReport(topo, kernel, checks, maintenance, nil, now)
+}
+
+// OfflineReport reports from the file and the kernel when no director
+// runs: health is unknown, maintenance is what the state file records.
+func OfflineReport(k ipvsctl.Kernel, state StateFile, topo *topology.Topology, now time.Time) (Report, error) {
+	table, err := ipvsctl.Read(k, declaredKeys(topo))
+	if err != nil {
+		return Report{}, err
+	}
+	st, err := state.Load()
+	if err != nil {
+		return Report{}, err
+	}
+	return BuildReport(topo, table, nil, st.maintenance(), now), nil
+}
+
+// buildReport is BuildReport that knows which real servers the director
+// drains out (leaving): their deletion is scheduled, not drift. It is
+// linear in the services, real servers and operations.
+func buildReport(topo *topology.Topology, kernel ipvsctl.Table, checks []CheckStatus, maintenance map[string]bool, leaving leavingSet, now time.Time) Report {
 	byKey := make(map[healthcheck.Key]CheckStatus, len(checks))
 	for _, c := range checks {
 		byKey[c.Key] = c
 	}
 	r := Report{Time: now, VIP: topo.VIP.String(), DirectorRunning: checks != nil}
-	health := ipvsctl.AllHealthy
+	health := Health(allHealthy)
 	if checks != nil {
 		health = reportedHealth(topo, byKey)
 	}
-	drift := ipvsctl.Diff(ipvsctl.Desired(topo, health, maintenance), kernel, nil)
+	drift := map[ipvsctl.ServiceKey][]string{}
+	for _, op := range ipvsctl.Diff(desiredTable(topo, health, maintenance), kernel, nil) {
+		if op.Kind == ipvsctl.DeleteDestination && leaving.has(op.Service.Key, op.Destination) {
+			continue
+		}
+		drift[op.Service.Key] = append(drift[op.Service.Key], op.String())
+	}
 	for _, s := range topo.Services {
-		key := ipvsctl.Key(topo, s)
+		key := serviceKey(topo, s)
 		vs, inKernel := kernel.Find(key)
-		sr := ServiceReport{Name: s.Name, Protocol: string(s.Protocol), Address: netip.AddrPortFrom(key.Address, key.Port).String(), InKernel: inKernel}
+		sr := ServiceReport{Name: s.Name, Protocol: string(s.Protocol), Address: netip.AddrPortFrom(key.Address, key.Port).String(), InKernel: inKernel, Drift: drift[key]}
 		if inKernel {
 			sr.Scheduler, sr.Persistence, sr.Stats = vs.Service.Scheduler, vs.Service.Persistence, vs.Service.Stats
 		}
-		for _, op := range drift {
-			if op.Service.Key == key {
-				sr.Drift = append(sr.Drift, op.String())
-			}
+		members := topo.Members(s)
+		listed := make(map[netip.Addr]bool, len(members)+1)
+		inService := make(map[netip.AddrPort]ipvsctl.Destination, len(vs.Destinations))
+		for _, d := range vs.Destinations {
+			inService[d.Endpoint()] = d
 		}
-		for _, rs := range topo.Members(s) {
-			sr.RealServers = append(sr.RealServers, serverReport(s, rs, vs, byKey, maintenance[rs.Name], checks != nil))
+		for _, rs := range members {
+			listed[rs.Address] = true
+			sr.RealServers = append(sr.RealServers, serverReport(s, rs, inService, byKey, maintenance[rs.Name], checks != nil))
+		}
+		if s.SorryServer != nil {
+			listed[s.SorryServer.Address] = true
 		}
 		for _, d := range vs.Destinations {
-			if !slices.ContainsFunc(topo.Members(s), func(rs topology.RealServer) bool { return rs.Address == d.Address }) &&
-				(s.SorryServer == nil || s.SorryServer.Address != d.Address) {
-				sr.Foreign = append(sr.Foreign, ForeignServer{Address: d.Endpoint().String(), Forwarding: string(d.Forwarding), Weight: d.Weight})
+			if !listed[d.Address] {
+				sr.Foreign = append(sr.Foreign, ForeignServer{Address: d.Endpoint().String(), Forwarding: string(d.Forwarding), Weight: d.Weight, Leaving: leaving.has(key, d)})
 			}
 		}
 		r.Services = append(r.Services, sr)
@@ -116,7 +148,7 @@ func BuildReport(topo *topology.Topology, kernel ipvsctl.Table, checks []CheckSt
 
 // reportedHealth is the director's view of health rebuilt from its check
 // states: a real server passes when every check of it is up.
-func reportedHealth(topo *topology.Topology, byKey map[healthcheck.Key]CheckStatus) ipvsctl.Health {
+func reportedHealth(topo *topology.Topology, byKey map[healthcheck.Key]CheckStatus) Health {
 	return func(service, realServer string) bool {
 		s, _ := topo.ServiceByName(service)
 		// A check the director does not report (its topology is older
@@ -130,13 +162,11 @@ func reportedHealth(topo *topology.Topology, byKey map[healthcheck.Key]CheckStat
 	}
 }
 
-func serverReport(s topology.Service, rs topology.RealServer, vs ipvsctl.VirtualServer, byKey map[healthcheck.Key]CheckStatus, drained, running bool) ServerReport {
+func serverReport(s topology.Service, rs topology.RealServer, inService map[netip.AddrPort]ipvsctl.Destination, byKey map[healthcheck.Key]CheckStatus, drained, running bool) ServerReport {
 	ep := netip.AddrPortFrom(rs.Address, s.Port)
 	r := ServerReport{Name: rs.Name, Address: ep.String(), FileWeight: rs.Weight, Maintenance: drained, Health: "not checked"}
-	for _, d := range vs.Destinations {
-		if d.Endpoint() == ep {
-			r.InKernel, r.Forwarding, r.Weight, r.Stats = true, string(d.Forwarding), d.Weight, d.Stats
-		}
+	if d, ok := inService[ep]; ok {
+		r.InKernel, r.Forwarding, r.Weight, r.Stats = true, string(d.Forwarding), d.Weight, d.Stats
 	}
 	checks := s.ChecksOf(rs.Name)
 	if len(checks) > 0 {
@@ -195,53 +225,19 @@ func joinChecks(checks []topology.Check, states []CheckStatus) (health string, s
 // a topology in force.
 var errStarting = errors.New("the director is starting")
 
-// report is the running director's own status: the topology in force, which
-// may be newer or older than the file on disk, and its maintenance set.
+// report is the running director's own status: the topology in force,
+// which may be newer or older than the file on disk, its maintenance set
+// and the servers it drains out, from the loop's last published view.
 func (d *Director) report(checks *healthcheck.Manager) (Report, error) {
-	topo := d.obs.topology.Load()
-	drained := d.drainedView.Load()
-	if topo == nil || drained == nil {
+	v := d.view.Load()
+	if v == nil {
 		return Report{}, errStarting
 	}
-	table, err := ipvsctl.Read(d.Kernel, ipvsctl.DeclaredKeys(topo))
+	table, err := ipvsctl.Read(d.Kernel, declaredKeys(v.topo))
 	if err != nil {
 		return Report{}, err
 	}
-	r := BuildReport(topo, table, checkStatuses(checks), *drained, d.Clock.Now())
-	if leaving := d.leavingView.Load(); leaving != nil {
-		markLeaving(&r, *leaving)
-	}
+	r := buildReport(v.topo, table, checkStatuses(checks), v.drained, v.leaving, d.Clock.Now())
+	r.VIPHeld = v.vip.Held()
 	return r, nil
-}
-
-// markLeaving tells, in a report, the real servers the director is draining
-// out: their deletion is scheduled, not drift.
-func markLeaving(r *Report, leaving []leaving) {
-	for i := range r.Services {
-		s := &r.Services[i]
-		for _, l := range leaving {
-			if netip.AddrPortFrom(l.key.Address, l.key.Port).String() != s.Address || string(l.key.Protocol) != s.Protocol {
-				continue
-			}
-			del := ipvsctl.Op{Kind: ipvsctl.DeleteDestination, Service: l.service, Destination: l.dest}.String()
-			s.Drift = slices.DeleteFunc(s.Drift, func(op string) bool { return op == del })
-			for j := range s.Foreign {
-				if s.Foreign[j].Address == l.dest.Endpoint().String() {
-					s.Foreign[j].Leaving = true
-				}
-			}
-		}
-	}
-}
-
-// publishLeaving copies the leaving destinations for readers outside Run.
-func (d *Director) publishLeaving() {
-	view := slices.Clone(d.leaving)
-	d.leavingView.Store(&view)
-}
-
-// publishDrained copies the maintenance set for readers outside Run.
-func (d *Director) publishDrained() {
-	view := maps.Clone(d.drained)
-	d.drainedView.Store(&view)
 }

@@ -11,7 +11,6 @@ import (
 	"slices"
 
 	"github.com/lvsdr/lvsdr/ipvsctl"
-	"github.com/lvsdr/lvsdr/topology"
 )
 
 // StateFile keeps what the director must remember across restarts: which
@@ -44,9 +43,9 @@ func (s State) maintenance() map[string]bool {
 }
 
 type stateService struct {
-	Protocol topology.Protocol `json:"protocol,omitempty"`
-	Address  netip.Addr        `json:"address,omitzero"`
-	Port     uint16            `json:"port,omitempty"`
+	Protocol ipvsctl.Protocol `json:"protocol,omitempty"`
+	Address  netip.Addr       `json:"address,omitzero"`
+	Port     uint16           `json:"port,omitempty"`
 	// FWMark keys the firewall-mark services of the checks through the VIP.
 	FWMark uint32 `json:"fwmark,omitempty"`
 }

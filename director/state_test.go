@@ -10,14 +10,13 @@ import (
 	"time"
 
 	"github.com/lvsdr/lvsdr/ipvsctl"
-	"github.com/lvsdr/lvsdr/topology"
 )
 
 func TestStateFileKeepsEveryKindOfKey(t *testing.T) {
 	f := StateFile{Path: filepath.Join(t.TempDir(), "director.json")}
 	want := State{
 		Owned: []ipvsctl.ServiceKey{
-			{Protocol: topology.TCP, Address: netip.MustParseAddr("10.0.0.100"), Port: 5672},
+			{Protocol: ipvsctl.TCP, Address: netip.MustParseAddr("10.0.0.100"), Port: 5672},
 			{FWMark: 0x4c560001},
 		},
 		Maintenance: []string{"rmq_node2"},
@@ -39,7 +38,7 @@ func TestStateFileKeepsEveryKindOfKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err = f.Load()
-	if err != nil || len(got.Owned) != 1 || got.Owned[0] != (ipvsctl.ServiceKey{Protocol: topology.TCP, Address: netip.MustParseAddr("10.0.0.100"), Port: 15672}) {
+	if err != nil || len(got.Owned) != 1 || got.Owned[0] != (ipvsctl.ServiceKey{Protocol: ipvsctl.TCP, Address: netip.MustParseAddr("10.0.0.100"), Port: 15672}) {
 		t.Errorf("old state file: %+v, %v", got, err)
 	}
 }

@@ -18,14 +18,14 @@ func TestWriteStatusJoinsKernelHealthAndDrift(t *testing.T) {
 	if _, err := Apply(k, StateFile{}, topo, false); err != nil {
 		t.Fatal(err)
 	}
-	amqp := ipvsctl.Key(topo, topo.Services[0])
+	amqp := serviceKey(topo, topo.Services[0])
 	node2 := ipvsctl.Destination{Address: netip.MustParseAddr("10.0.0.3"), Port: 5672}
 	k.DeleteDestination(amqp, node2)
 	node1 := ipvsctl.Destination{Address: netip.MustParseAddr("10.0.0.2"), Port: 5672, Weight: 3, Forwarding: "dr"}
 	k.UpdateDestination(amqp, node1)
 	k.SetStats(amqp, node1, ipvsctl.Stats{ActiveConns: 12, InactiveConns: 2})
-	k.DeleteService(ipvsctl.Key(topo, topo.Services[1]))
-	table, err := ipvsctl.Read(k, ipvsctl.DeclaredKeys(topo))
+	k.DeleteService(serviceKey(topo, topo.Services[1]))
+	table, err := ipvsctl.Read(k, declaredKeys(topo))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package ipvsctl
 import (
 	"fmt"
 	"strings"
-
-	"github.com/lvsdr/lvsdr/topology"
 )
 
 // OpKind is one kind of kernel operation.
@@ -56,11 +54,11 @@ func (op Op) String() string {
 	return b.String()
 }
 
-func forwardingFlag(f topology.Forwarding) string {
+func forwardingFlag(f Forwarding) string {
 	switch f {
-	case topology.NAT:
+	case NAT:
 		return "-m"
-	case topology.Tunnel:
+	case Tunnel:
 		return "-i"
 	default:
 		return "-g"

@@ -56,7 +56,7 @@ func Read(k Kernel, keys []ServiceKey) (Table, error) {
 		}
 		table = append(table, VirtualServer{Service: s, Destinations: dests})
 	}
-	table.sort()
+	table.Sort()
 	return table, nil
 }
 

@@ -11,8 +11,6 @@ import (
 
 	"github.com/moby/ipvs"
 	"github.com/vishvananda/netlink"
-
-	"github.com/lvsdr/lvsdr/topology"
 )
 
 // Kernel flag bits, from include/uapi/linux/ip_vs.h.
@@ -277,44 +275,44 @@ func toKernelDestination(d Destination) *ipvs.Destination {
 	return kd
 }
 
-func toConnFlags(f topology.Forwarding) uint32 {
+func toConnFlags(f Forwarding) uint32 {
 	switch f {
-	case topology.NAT:
+	case NAT:
 		return ipvs.ConnectionFlagMasq
-	case topology.Tunnel:
+	case Tunnel:
 		return ipvs.ConnectionFlagTunnel
 	default:
 		return ipvs.ConnectionFlagDirectRoute
 	}
 }
 
-func fromConnFlags(flags uint32) topology.Forwarding {
+func fromConnFlags(flags uint32) Forwarding {
 	switch flags & connFwdMask {
 	case ipvs.ConnectionFlagMasq:
-		return topology.NAT
+		return NAT
 	case ipvs.ConnectionFlagTunnel:
-		return topology.Tunnel
+		return Tunnel
 	case ipvs.ConnectionFlagDirectRoute:
-		return topology.DirectRouting
+		return DirectRouting
 	}
-	return topology.Forwarding(fmt.Sprintf("0x%x", flags&connFwdMask))
+	return Forwarding(fmt.Sprintf("0x%x", flags&connFwdMask))
 }
 
-func protocolNumber(p topology.Protocol) uint16 {
-	if p == topology.UDP {
+func protocolNumber(p Protocol) uint16 {
+	if p == UDP {
 		return syscall.IPPROTO_UDP
 	}
 	return syscall.IPPROTO_TCP
 }
 
-func protocolName(n uint16) topology.Protocol {
+func protocolName(n uint16) Protocol {
 	switch n {
 	case syscall.IPPROTO_TCP:
-		return topology.TCP
+		return TCP
 	case syscall.IPPROTO_UDP:
-		return topology.UDP
+		return UDP
 	}
-	return topology.Protocol(fmt.Sprintf("proto%d", n))
+	return Protocol(fmt.Sprintf("proto%d", n))
 }
 
 func fromKernelStats(s ipvs.SvcStats, active, inactive int) *Stats {

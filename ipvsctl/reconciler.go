@@ -40,5 +40,10 @@ func (r *Reconciler) Update(desired Table, retired []ServiceKey) ([]Op, error) {
 	return ops, nil
 }
 
+// Assume takes t, just read from the kernel by the caller, as what the
+// kernel holds for our services, so that the next Update diffs against it
+// instead of reading the kernel again.
+func (r *Reconciler) Assume(t Table) { r.known = t }
+
 // Known returns the table the kernel was last left in, or nil.
 func (r *Reconciler) Known() Table { return r.known }

@@ -1,7 +1,10 @@
-// Package ipvsctl computes the IPVS table an lvsdr topology wants, compares it
-// with what the kernel has, and applies the difference with the fewest
-// netlink operations. The kernel sits behind the Kernel interface: Netlink
-// talks to the real one through moby/ipvs, FakeKernel stands in for tests.
+// Package ipvsctl is the mechanism between a desired IPVS table and the
+// kernel: the table's types, a pure diff against what the kernel has that
+// needs the fewest netlink operations, and the code that applies it. What
+// the table should hold is the director's policy, not this package's.
+//
+// The kernel sits behind the Kernel interface: Netlink talks to the real one
+// through moby/ipvs, FakeKernel stands in for tests.
 package ipvsctl
 
 import (
@@ -10,14 +13,31 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+)
 
-	"github.com/lvsdr/lvsdr/topology"
+// Protocol is the transport protocol of a virtual service.
+type Protocol string
+
+// The protocols a virtual service can carry, named as ipvsadm's -t and -u.
+const (
+	TCP Protocol = "tcp"
+	UDP Protocol = "udp"
+)
+
+// Forwarding is how IPVS sends packets to a destination.
+type Forwarding string
+
+// The forwarding methods: ipvsadm's -g, -m and -i.
+const (
+	DirectRouting Forwarding = "dr"
+	NAT           Forwarding = "nat"
+	Tunnel        Forwarding = "tunnel"
 )
 
 // ServiceKey identifies a virtual service in the kernel: by protocol,
 // address and port, or by firewall mark alone.
 type ServiceKey struct {
-	Protocol topology.Protocol
+	Protocol Protocol
 	Address  netip.Addr
 	Port     uint16
 	// FWMark, when set, is the whole key (ipvsadm -f).
@@ -30,7 +50,7 @@ func (k ServiceKey) String() string {
 		return fmt.Sprintf("-f %d", k.FWMark)
 	}
 	flag := "-t"
-	if k.Protocol == topology.UDP {
+	if k.Protocol == UDP {
 		flag = "-u"
 	}
 	return fmt.Sprintf("%s %s", flag, netip.AddrPortFrom(k.Address, k.Port))
@@ -72,7 +92,7 @@ type Destination struct {
 	Address    netip.Addr
 	Port       uint16
 	Weight     uint16
-	Forwarding topology.Forwarding
+	Forwarding Forwarding
 	// Stats is set when read from the kernel and ignored by comparisons.
 	Stats *Stats
 }
@@ -126,7 +146,9 @@ func (t Table) Keys() []ServiceKey {
 	return keys
 }
 
-func (t Table) sort() {
+// Sort orders the table by key and each service's destinations by endpoint,
+// the order Diff walks.
+func (t Table) Sort() {
 	slices.SortFunc(t, func(a, b VirtualServer) int { return a.Service.Key.Compare(b.Service.Key) })
 	for _, vs := range t {
 		sortDestinations(vs.Destinations)
@@ -135,120 +157,6 @@ func (t Table) sort() {
 
 func sortDestinations(ds []Destination) {
 	slices.SortFunc(ds, func(a, b Destination) int { return a.Endpoint().Compare(b.Endpoint()) })
-}
-
-// Key returns the kernel key of a topology service.
-func Key(t *topology.Topology, s topology.Service) ServiceKey {
-	return ServiceKey{Protocol: s.Protocol, Address: t.VIP, Port: s.Port}
-}
-
-// DeclaredKeys returns the kernel keys of every service a topology declares,
-// the firewall-mark services of its checks through the VIP included.
-func DeclaredKeys(t *topology.Topology) []ServiceKey {
-	keys := make([]ServiceKey, 0, len(t.Services))
-	for _, s := range t.Services {
-		keys = append(keys, Key(t, s))
-	}
-	for _, vs := range checkServices(t) {
-		keys = append(keys, vs.Service.Key)
-	}
-	return keys
-}
-
-// checkServices returns one firewall-mark service per real server probed
-// through the VIP: the probe's packets carry the mark, so IPVS sends them
-// to that real server alone, by direct routing, whatever the port. The
-// real server is always in at weight 1 there: its check must reach it to
-// bring it back.
-func checkServices(t *topology.Topology) []VirtualServer {
-	var out []VirtualServer
-	for _, rs := range t.RealServers {
-		mark, ok := t.CheckMark(rs.Name)
-		if !ok {
-			continue
-		}
-		out = append(out, VirtualServer{
-			Service:      Service{Key: ServiceKey{FWMark: mark}, Scheduler: "rr"},
-			Destinations: []Destination{{Address: rs.Address, Weight: 1, Forwarding: topology.DirectRouting}},
-		})
-	}
-	return out
-}
-
-// Health tells whether a real server passes the checks of a service.
-type Health func(service, realServer string) bool
-
-// AllHealthy is the Health of a one-shot apply: every real server in.
-func AllHealthy(string, string) bool { return true }
-
-// Serving counts the real servers of a service that take new clients:
-// healthy and not in maintenance.
-func Serving(s topology.Service, healthy Health, maintenance map[string]bool) int {
-	n := 0
-	for _, name := range s.RealServers {
-		if healthy(s.Name, name) && !maintenance[name] {
-			n++
-		}
-	}
-	return n
-}
-
-// QuorumLost reports whether fewer real servers of s serve than its quorum.
-func QuorumLost(s topology.Service, healthy Health, maintenance map[string]bool) bool {
-	return Serving(s, healthy, maintenance) < s.Quorum
-}
-
-// Desired computes the table that t wants given the check results and the
-// real servers in maintenance: a healthy real server has its configured
-// weight; a failed one is left out, or kept with weight 0 when its service
-// drains on failure; one in maintenance is kept with weight 0 in every
-// service, so its established connections live on while it gets no new
-// ones. A service below its quorum with a sorry server sends new clients
-// there alone: its remaining real servers stay at weight 0 (keepalived
-// deletes them, which would cut their clients).
-func Desired(t *topology.Topology, healthy Health, maintenance map[string]bool) Table {
-	byName := make(map[string]topology.RealServer, len(t.RealServers))
-	for _, rs := range t.RealServers {
-		byName[rs.Name] = rs
-	}
-	table := make(Table, 0, len(t.Services))
-	for _, s := range t.Services {
-		vs := VirtualServer{Service: Service{
-			Key:         Key(t, s),
-			Scheduler:   s.Scheduler,
-			Persistence: uint32(s.PersistenceTimeout.Seconds()),
-		}}
-		vs.Destinations = make([]Destination, 0, len(s.RealServers)+1)
-		sorry := s.SorryServer != nil && QuorumLost(s, healthy, maintenance)
-		for _, name := range s.RealServers {
-			rs := byName[name]
-			weight := rs.Weight
-			if maintenance[rs.Name] || sorry {
-				weight = 0
-			}
-			if !healthy(s.Name, rs.Name) {
-				if s.OnFailure != topology.Drain {
-					continue
-				}
-				weight = 0
-			}
-			vs.Destinations = append(vs.Destinations, Destination{
-				Address:    rs.Address,
-				Port:       s.Port,
-				Weight:     weight,
-				Forwarding: s.Forwarding,
-			})
-		}
-		if sorry {
-			vs.Destinations = append(vs.Destinations, Destination{
-				Address: s.SorryServer.Address, Port: s.SorryServer.Port, Weight: 1, Forwarding: s.Forwarding,
-			})
-		}
-		table = append(table, vs)
-	}
-	table = append(table, checkServices(t)...)
-	table.sort()
-	return table
 }
 
 // WithDestination adds d to the service svc of t, and the service too when

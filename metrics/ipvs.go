@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lvsdr/lvsdr/ipvsctl"
-	"github.com/lvsdr/lvsdr/topology"
 )
 
 // counterDesc is one of the kernel's cumulative counters, for a service or a
@@ -63,10 +62,10 @@ var (
 // not a copy that ages between polls. Firewall-mark services (the routes of
 // the checks through the VIP) are left out: they carry probes, not clients.
 type IPVS struct {
-	kernel   ipvsctl.Kernel
-	topology func() *topology.Topology
-	log      *slog.Logger
-	errors   prometheus.Counter
+	kernel  ipvsctl.Kernel
+	catalog func() *Catalog
+	log     *slog.Logger
+	errors  prometheus.Counter
 
 	// failing is whether the last scrape failed, to log a failure once and
 	// not at every scrape.
@@ -74,13 +73,29 @@ type IPVS struct {
 	failing bool
 }
 
+// Catalog names what the IPVS collector reads: the services the topology
+// in force declares, and its real servers by address. The director builds
+// it once per topology, so a scrape costs a read of the kernel and a walk
+// of the table, nothing per lookup.
+type Catalog struct {
+	Services []CatalogService
+	Nodes    map[netip.Addr]string
+}
+
+// CatalogService is one declared service and its kernel key.
+type CatalogService struct {
+	Name string
+	Key  ipvsctl.ServiceKey
+}
+
 // RegisterIPVS registers with reg a collector of the IPVS metrics of the
-// services of topology(), the topology in force, read from kernel.
-func RegisterIPVS(reg prometheus.Registerer, kernel ipvsctl.Kernel, topology func() *topology.Topology, log *slog.Logger) *IPVS {
+// services of catalog(), the topology in force (nil before there is one),
+// read from kernel.
+func RegisterIPVS(reg prometheus.Registerer, kernel ipvsctl.Kernel, catalog func() *Catalog, log *slog.Logger) *IPVS {
 	c := &IPVS{
-		kernel:   kernel,
-		topology: topology,
-		log:      log,
+		kernel:  kernel,
+		catalog: catalog,
+		log:     log,
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace,
 			Name:      "ipvs_scrape_errors_total",
@@ -107,11 +122,11 @@ func (c *IPVS) Describe(ch chan<- *prometheus.Desc) {
 // sends only the error count, never a part of the table.
 func (c *IPVS) Collect(ch chan<- prometheus.Metric) {
 	defer c.errors.Collect(ch)
-	topo := c.topology()
-	if topo == nil {
+	cat := c.catalog()
+	if cat == nil {
 		return
 	}
-	metrics, err := c.read(topo)
+	metrics, err := c.read(cat)
 	c.noteResult(err)
 	if err != nil {
 		c.errors.Inc()
@@ -123,25 +138,18 @@ func (c *IPVS) Collect(ch chan<- prometheus.Metric) {
 }
 
 // read returns the metrics of the declared services, or an error and none.
-func (c *IPVS) read(topo *topology.Topology) ([]prometheus.Metric, error) {
-	names := make(map[ipvsctl.ServiceKey]string, len(topo.Services))
-	keys := make([]ipvsctl.ServiceKey, 0, len(topo.Services))
-	for _, s := range topo.Services {
-		k := ipvsctl.Key(topo, s)
-		names[k] = s.Name
-		keys = append(keys, k)
+func (c *IPVS) read(cat *Catalog) ([]prometheus.Metric, error) {
+	keys := make([]ipvsctl.ServiceKey, len(cat.Services))
+	for i, s := range cat.Services {
+		keys[i] = s.Key
 	}
 	table, err := ipvsctl.Read(c.kernel, keys)
 	if err != nil {
 		return nil, err
 	}
-	nodes := make(map[netip.Addr]string, len(topo.RealServers))
-	for _, rs := range topo.RealServers {
-		nodes[rs.Address] = rs.Name
-	}
 	var out []prometheus.Metric
-	for _, s := range topo.Services {
-		vs, ok := table.Find(ipvsctl.Key(topo, s))
+	for _, s := range cat.Services {
+		vs, ok := table.Find(s.Key)
 		out = append(out, prometheus.MustNewConstMetric(serviceInKernelDesc, prometheus.GaugeValue, boolValue(ok), s.Name))
 		if !ok {
 			continue
@@ -153,7 +161,7 @@ func (c *IPVS) read(topo *topology.Topology) ([]prometheus.Metric, error) {
 		}
 		seen := map[string]bool{}
 		for _, dst := range vs.Destinations {
-			node := realServerLabel(nodes, s, dst)
+			node := realServerLabel(cat.Nodes, s, dst)
 			if seen[node] {
 				// Two destinations under one label would make the whole
 				// scrape fail; the endpoint tells them apart.
@@ -179,8 +187,8 @@ func (c *IPVS) read(topo *topology.Topology) ([]prometheus.Metric, error) {
 // realServerLabel names a destination as the topology does. A destination
 // the topology does not name (the sorry server, or a real server a reload
 // removed that is draining) is labelled by its endpoint, "10.0.0.9:5672".
-func realServerLabel(nodes map[netip.Addr]string, s topology.Service, dst ipvsctl.Destination) string {
-	if name, ok := nodes[dst.Address]; ok && dst.Port == s.Port {
+func realServerLabel(nodes map[netip.Addr]string, s CatalogService, dst ipvsctl.Destination) string {
+	if name, ok := nodes[dst.Address]; ok && dst.Port == s.Key.Port {
 		return name
 	}
 	return dst.Endpoint().String()

@@ -33,7 +33,7 @@ func lab() *topology.Topology {
 }
 
 func dest(addr string, port, weight uint16) ipvsctl.Destination {
-	return ipvsctl.Destination{Address: netip.MustParseAddr(addr), Port: port, Weight: weight, Forwarding: topology.DirectRouting}
+	return ipvsctl.Destination{Address: netip.MustParseAddr(addr), Port: port, Weight: weight, Forwarding: ipvsctl.DirectRouting}
 }
 
 // programmed is lab's amqp service in a fake kernel with traffic on n1,
@@ -43,7 +43,7 @@ func programmed(t *testing.T) (*ipvsctl.FakeKernel, *topology.Topology) {
 	t.Helper()
 	topo := lab()
 	k := ipvsctl.NewFakeKernel()
-	amqp := ipvsctl.Key(topo, topo.Services[0])
+	amqp := ipvsctl.ServiceKey{Protocol: ipvsctl.TCP, Address: topo.VIP, Port: 5672}
 	must(t, k.AddService(ipvsctl.Service{Key: amqp, Scheduler: "wrr",
 		Stats: &ipvsctl.Stats{Connections: 30, PacketsIn: 3000, BytesIn: 300000}}))
 	n1, n2, sorry := dest("10.0.0.2", 5672, 1), dest("10.0.0.3", 5672, 0), dest("10.0.0.9", 5672, 1)
@@ -55,10 +55,22 @@ func programmed(t *testing.T) (*ipvsctl.FakeKernel, *topology.Topology) {
 	mark := ipvsctl.ServiceKey{FWMark: 1001}
 	must(t, k.AddService(ipvsctl.Service{Key: mark, Scheduler: "rr"}))
 	must(t, k.AddDestination(mark, dest("10.0.0.2", 0, 1)))
-	foreign := ipvsctl.ServiceKey{Protocol: topology.TCP, Address: netip.MustParseAddr("10.9.9.9"), Port: 80}
+	foreign := ipvsctl.ServiceKey{Protocol: ipvsctl.TCP, Address: netip.MustParseAddr("10.9.9.9"), Port: 80}
 	must(t, k.AddService(ipvsctl.Service{Key: foreign, Scheduler: "rr"}))
 	must(t, k.AddDestination(foreign, dest("10.0.0.2", 80, 1)))
 	return k, topo
+}
+
+// catalogOf is what the director builds from a topology.
+func catalogOf(topo *topology.Topology) *Catalog {
+	c := &Catalog{Nodes: map[netip.Addr]string{}}
+	for _, s := range topo.Services {
+		c.Services = append(c.Services, CatalogService{Name: s.Name, Key: ipvsctl.ServiceKey{Protocol: ipvsctl.TCP, Address: topo.VIP, Port: s.Port}})
+	}
+	for _, rs := range topo.RealServers {
+		c.Nodes[rs.Address] = rs.Name
+	}
+	return c
 }
 
 func must(t *testing.T, err error) {
@@ -71,7 +83,7 @@ func must(t *testing.T, err error) {
 func TestIPVSReportsTheDeclaredServicesByName(t *testing.T) {
 	k, topo := programmed(t)
 	reg := prometheus.NewPedanticRegistry()
-	RegisterIPVS(reg, k, func() *topology.Topology { return topo }, quiet)
+	RegisterIPVS(reg, k, func() *Catalog { return catalogOf(topo) }, quiet)
 
 	want := `
 # HELP lvsdr_ipvs_real_server_active_connections Connections to a real server that IPVS sees established now.
@@ -125,8 +137,8 @@ lvsdr_ipvs_scrape_errors_total 0
 func TestIPVSCountersAreReadAtScrapeTime(t *testing.T) {
 	k, topo := programmed(t)
 	reg := prometheus.NewRegistry()
-	RegisterIPVS(reg, k, func() *topology.Topology { return topo }, quiet)
-	amqp := ipvsctl.Key(topo, topo.Services[0])
+	RegisterIPVS(reg, k, func() *Catalog { return catalogOf(topo) }, quiet)
+	amqp := ipvsctl.ServiceKey{Protocol: ipvsctl.TCP, Address: topo.VIP, Port: 5672}
 	read := func() float64 {
 		t.Helper()
 		mfs, err := reg.Gather()
@@ -165,7 +177,7 @@ func (failingKernel) Destinations(ipvsctl.ServiceKey) ([]ipvsctl.Destination, er
 func TestIPVSScrapeErrorReportsNothingButTheCount(t *testing.T) {
 	k, topo := programmed(t)
 	reg := prometheus.NewRegistry()
-	RegisterIPVS(reg, failingKernel{k}, func() *topology.Topology { return topo }, quiet)
+	RegisterIPVS(reg, failingKernel{k}, func() *Catalog { return catalogOf(topo) }, quiet)
 	for range 2 {
 		if _, err := reg.Gather(); err != nil {
 			t.Fatal(err)

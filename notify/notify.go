@@ -16,12 +16,22 @@ import (
 	"time"
 )
 
+// Kind says what an event is about; the hook reads it as LVSDR_EVENT.
+type Kind string
+
+// The kinds of event.
+const (
+	// KindCheck: a check of a real server changed state.
+	KindCheck Kind = "check"
+	// KindQuorum: a service lost or regained its quorum.
+	KindQuorum Kind = "quorum"
+	// KindMaintenance: `director drain` or `undrain` of a real server.
+	KindMaintenance Kind = "maintenance"
+)
+
 // Event is one state change.
 type Event struct {
-	// Kind is "check" (a check of a real server changed state), "quorum"
-	// (a service lost or regained its quorum) or "maintenance" (`director
-	// drain` or `undrain`).
-	Kind string
+	Kind Kind
 	// Service is empty for a maintenance event, which spans every service.
 	Service string
 	// Node is the real server, empty for a quorum event.
@@ -39,7 +49,7 @@ type Event struct {
 // Env returns the event as the hook's environment variables.
 func (e Event) Env() []string {
 	return []string{
-		"LVSDR_EVENT=" + e.Kind,
+		"LVSDR_EVENT=" + string(e.Kind),
 		"LVSDR_SERVICE=" + e.Service,
 		"LVSDR_NODE=" + e.Node,
 		"LVSDR_CHECK=" + e.Check,

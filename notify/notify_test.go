@@ -44,9 +44,9 @@ func TestHookGetsTheEventInItsEnvironmentInOrder(t *testing.T) {
 	hook := script(t, `echo "$1 $LVSDR_EVENT $LVSDR_SERVICE $LVSDR_NODE $LVSDR_CHECK $LVSDR_PREVIOUS_STATE>$LVSDR_STATE $LVSDR_ERROR" >>"$2"`+"\n")
 	var logs syncBuffer
 	h := Start([]string{hook, "argv-is-kept", out}, 5*time.Second, slog.New(slog.NewTextHandler(&logs, nil)))
-	h.Send(Event{Kind: "check", Service: "amqp", Node: "rmq_node1", Check: "tcp", Previous: "up", State: "down", Error: "connection refused", At: time.Now()})
-	h.Send(Event{Kind: "check", Service: "amqp", Node: "rmq_node1", Check: "tcp", Previous: "down", State: "up", At: time.Now()})
-	h.Send(Event{Kind: "quorum", Service: "amqp", Previous: "regained", State: "lost", At: time.Now()})
+	h.Send(Event{Kind: KindCheck, Service: "amqp", Node: "rmq_node1", Check: "tcp", Previous: "up", State: "down", Error: "connection refused", At: time.Now()})
+	h.Send(Event{Kind: KindCheck, Service: "amqp", Node: "rmq_node1", Check: "tcp", Previous: "down", State: "up", At: time.Now()})
+	h.Send(Event{Kind: KindQuorum, Service: "amqp", Previous: "regained", State: "lost", At: time.Now()})
 	h.Close()
 	got, err := os.ReadFile(out)
 	if err != nil {
@@ -69,7 +69,7 @@ func TestSlowHookIsKilledAndNeverBlocksSend(t *testing.T) {
 	defer h.Close()
 	begin := time.Now()
 	for i := 0; i < 5; i++ {
-		h.Send(Event{Kind: "check", Service: "amqp", Node: "n", State: "down"})
+		h.Send(Event{Kind: KindCheck, Service: "amqp", Node: "n", State: "down"})
 	}
 	if took := time.Since(begin); took > 2*time.Second {
 		t.Errorf("Send blocked for %s behind a slow hook", took)
@@ -94,7 +94,7 @@ func TestSlowHookIsKilledAndNeverBlocksSend(t *testing.T) {
 func TestFailingHookIsLogged(t *testing.T) {
 	var logs syncBuffer
 	h := Start([]string{script(t, "echo broken >&2; exit 3\n")}, 5*time.Second, slog.New(slog.NewTextHandler(&logs, nil)))
-	h.Send(Event{Kind: "check", Service: "amqp", Node: "rmq_node2", State: "up"})
+	h.Send(Event{Kind: KindCheck, Service: "amqp", Node: "rmq_node2", State: "up"})
 	h.Close()
 	if s := logs.String(); !strings.Contains(s, "notify hook failed") || !strings.Contains(s, "exit status 3") || !strings.Contains(s, "broken") || !strings.Contains(s, "node=rmq_node2") {
 		t.Errorf("log: %s", s)
@@ -105,7 +105,7 @@ func TestStopBoundsTheWaitForASlowHook(t *testing.T) {
 	var logs syncBuffer
 	h := Start([]string{script(t, "sleep 30\n")}, 20*time.Second, slog.New(slog.NewTextHandler(&logs, nil)))
 	for i := 0; i < 3; i++ {
-		h.Send(Event{Kind: "check", Service: "amqp", Node: "n", State: "down"})
+		h.Send(Event{Kind: KindCheck, Service: "amqp", Node: "n", State: "down"})
 	}
 	begin := time.Now()
 	h.Stop(200 * time.Millisecond)
@@ -115,5 +115,5 @@ func TestStopBoundsTheWaitForASlowHook(t *testing.T) {
 	if !strings.Contains(logs.String(), "events dropped at stop") || !strings.Contains(logs.String(), "dropped=2") {
 		t.Errorf("log: %s", logs.String())
 	}
-	h.Send(Event{Kind: "check"}) // after Stop: ignored, no panic
+	h.Send(Event{Kind: KindCheck}) // after Stop: ignored, no panic
 }

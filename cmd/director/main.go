@@ -20,6 +20,7 @@ import (
 	"github.com/lvsdr/lvsdr/ipvsctl"
 	"github.com/lvsdr/lvsdr/sysctl"
 	"github.com/lvsdr/lvsdr/topology"
+	"github.com/lvsdr/lvsdr/vip"
 )
 
 func main() {
@@ -118,9 +119,9 @@ func runCommand(o *options) *cobra.Command {
 				return err
 			}
 			defer kernel.Close()
-			d := &director.Director{
+			d := director.New(director.Config{
 				Kernel:        kernel,
-				VIP:           director.NetlinkVIP{},
+				VIP:           vip.Netlink{},
 				Sysctl:        sysctl.FS{Root: sysctl.DefaultRoot},
 				Clock:         clock.Real{},
 				Log:           slog.New(handler),
@@ -128,7 +129,7 @@ func runCommand(o *options) *cobra.Command {
 				Load:          func() (*topology.Topology, error) { return topology.LoadDirector(o.config) },
 				NewProber:     director.NewProber,
 				ControlSocket: o.controlSocket,
-			}
+			})
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			hup := make(chan os.Signal, 1)
@@ -240,15 +241,7 @@ func (o *options) offlineStatus() (director.Report, error) {
 		return director.Report{}, err
 	}
 	defer kernel.Close()
-	table, err := ipvsctl.Read(kernel, ipvsctl.DeclaredKeys(topo))
-	if err != nil {
-		return director.Report{}, err
-	}
-	state, err := o.state().Load()
-	if err != nil {
-		return director.Report{}, err
-	}
-	return director.BuildReport(topo, table, nil, state.Drained(), time.Now()), nil
+	return director.OfflineReport(kernel, o.state(), topo, time.Now())
 }
 
 func maintenanceCommand(o *options, verb string, on bool, short string) *cobra.Command {
@@ -269,7 +262,7 @@ func maintenanceCommand(o *options, verb string, on bool, short string) *cobra.C
 func cleanupCommand(o *options) *cobra.Command {
 	return o.kernelCommand("cleanup", "Delete the declared services from IPVS and unbind the VIP (foreign services stay)",
 		func(cmd *cobra.Command, topo *topology.Topology, kernel *ipvsctl.Netlink) error {
-			ops, err := director.Cleanup(kernel, director.NetlinkVIP{}, o.state(), topo)
+			ops, err := director.Cleanup(kernel, vip.Netlink{}, o.state(), topo)
 			printOps(cmd, ops)
 			return err
 		})

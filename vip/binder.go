@@ -1,4 +1,9 @@
-package director
+// Package vip puts the director's virtual address on its interface and
+// takes it off, announces it by gratuitous ARP, and keeps it where the
+// director's role says it belongs: the Owner is driven by the director's
+// loop (standalone: always bound) and, with high availability or BGP, by
+// the role that decides who holds it.
+package vip
 
 import (
 	"fmt"
@@ -7,12 +12,14 @@ import (
 	"github.com/lvsdr/lvsdr/internal/netif"
 )
 
-// VIPBinder puts the VIP on, and takes it off, the director's interface.
-type VIPBinder interface {
+// Binder puts the VIP on, and takes it off, the director's interface.
+type Binder interface {
 	// Bind adds vip/32 to the interface; an address already there is fine.
 	Bind(iface string, vip netip.Addr) error
 	// Unbind removes vip/32 from the interface; an absent address is fine.
 	Unbind(iface string, vip netip.Addr) error
+	// Bound reports whether vip/32 is on the interface now.
+	Bound(iface string, vip netip.Addr) (bool, error)
 	// Announce tells the segment, by gratuitous ARP, that the VIP is here.
 	Announce(iface string, vip netip.Addr) error
 	// ProbeSource returns the director's own IPv4 address on the interface,
@@ -20,30 +27,45 @@ type VIPBinder interface {
 	ProbeSource(iface string, vip netip.Addr) (netip.Addr, error)
 }
 
-// NetlinkVIP is the VIPBinder of the running host. The VIP goes on as a /32
+// Netlink is the Binder of the running host. The VIP goes on as a /32
 // so that it brings no subnet route with it.
-type NetlinkVIP struct{}
+type Netlink struct{}
 
 func vipOn(iface string, vip netip.Addr) netif.Addr {
 	return netif.Addr{Link: iface, Prefix: netip.PrefixFrom(vip, vip.BitLen())}
 }
 
 // Bind adds the VIP.
-func (NetlinkVIP) Bind(iface string, vip netip.Addr) error {
+func (Netlink) Bind(iface string, vip netip.Addr) error {
 	return netif.Netlink{}.Add(vipOn(iface, vip))
 }
 
 // Announce sends a gratuitous ARP for the VIP.
-func (NetlinkVIP) Announce(iface string, vip netip.Addr) error { return announce(iface, vip) }
+func (Netlink) Announce(iface string, vip netip.Addr) error { return announce(iface, vip) }
 
 // Unbind removes the VIP.
-func (NetlinkVIP) Unbind(iface string, vip netip.Addr) error {
+func (Netlink) Unbind(iface string, vip netip.Addr) error {
 	return netif.Netlink{}.Delete(vipOn(iface, vip))
+}
+
+// Bound reports whether the VIP is on the interface as a /32.
+func (Netlink) Bound(iface string, vip netip.Addr) (bool, error) {
+	addrs, err := netif.Netlink{}.List()
+	if err != nil {
+		return false, fmt.Errorf("list addresses: %w", err)
+	}
+	want := vipOn(iface, vip)
+	for _, a := range addrs {
+		if a.Link == want.Link && a.Prefix == want.Prefix {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // ProbeSource returns the first IPv4 address of the interface that is not
 // the VIP.
-func (NetlinkVIP) ProbeSource(iface string, vip netip.Addr) (netip.Addr, error) {
+func (Netlink) ProbeSource(iface string, vip netip.Addr) (netip.Addr, error) {
 	addrs, err := netif.Netlink{}.List()
 	if err != nil {
 		return netip.Addr{}, err

@@ -1,4 +1,4 @@
-package director
+package vip
 
 import (
 	"encoding/binary"
