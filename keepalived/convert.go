@@ -64,6 +64,11 @@ type converter struct {
 	vrrpName      string
 	vrrpAddresses []string
 
+	// notifies are the scripts keepalived runs on events; notify, the
+	// one carried as director.notify.
+	notifies []notifyScript
+	notify   []string
+
 	services []*service
 	servers  []*realServer
 	byAddr   map[netip.Addr]*realServer
@@ -119,5 +124,6 @@ func (c *converter) convert(nodes []*Node) error {
 		return c.errorf(&Node{File: c.file, Line: 1}, "no virtual_server IP PORT block to convert")
 	}
 	c.interfaces()
+	c.notifyHook()
 	return nil
 }

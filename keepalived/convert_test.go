@@ -187,7 +187,7 @@ func TestConvert(t *testing.T) {
   lb_algo wrr
   lb_kind DR
   quorum 2
-  quorum_down /usr/local/bin/page-someone
+  quorum_down /bin/true
   hysteresis 1
   sorry_server 10.0.0.9 5672
   real_server 10.0.0.2 5672 {
@@ -207,10 +207,13 @@ func TestConvert(t *testing.T) {
 				if s.Quorum != 2 || s.SorryServer == nil || s.SorryServer.Address != netip.MustParseAddr("10.0.0.9") || s.SorryServer.Port != 5672 {
 					t.Errorf("quorum %d, sorry server %+v", s.Quorum, s.SorryServer)
 				}
+				if n := topo.Director.Notify; n == nil || !slices.Equal(n.Command, []string{"/bin/true"}) {
+					t.Errorf("director.notify %+v, want quorum_down's script", n)
+				}
 			},
 			warnings: []string{
 				"4|quorum 2 carried as a count of healthy real servers",
-				"5|quorum_down not carried|director.notify",
+				"5|quorum_down /bin/true carried as director.notify|when amqp loses its quorum|act only when LVSDR_EVENT=quorum, LVSDR_STATE=lost and LVSDR_SERVICE=amqp",
 				"6|hysteresis not carried",
 			},
 		},
@@ -539,7 +542,7 @@ virtual_server 10.0.0.100 80 {
   ha_suspend
   real_server 10.0.0.3 8080 {
     notify_up /bin/up
-    notify_down /bin/down
+    notify_down "/bin/down >/dev/null"
     TCP_CHECK {
       connect_port 8081
       bindto 10.0.0.1
@@ -563,11 +566,41 @@ virtual_server fwmark 3 {
 				"16|quorum 1 carried as a count",
 				"18|ha_suspend in virtual_server not carried",
 				"19|port 8080 not carried",
-				"20|notify_up not carried", "21|notify_down not carried",
+				"20|notify_up /bin/up not carried|2 different scripts|when real server rs_10_0_0_3 of tcp_80 comes up|LVSDR_EVENT=check, LVSDR_STATE=up",
+				"21|notify_down /bin/down >/dev/null not carried|LVSDR_STATE=down", "21|without a shell",
 				"24|bindto in TCP_CHECK not carried",
 				"28|virtual_server fwmark 3 skipped",
 			},
 			absent: []string{"director.interface set to", "router_id", "virtual_router_id", "not among the vrrp"},
+		},
+		{
+			name: "one notify script for every event becomes director.notify",
+			conf: `virtual_server 10.0.0.100 80 {
+  lb_algo wrr
+  lb_kind DR
+  quorum_up /bin/true
+  real_server 10.0.0.2 80 {
+    notify_up /bin/true
+    notify_down "/bin/true" root
+  }
+  real_server 10.0.0.3 80 {
+    notify_down /bin/true
+  }
+}
+`,
+			check: func(t *testing.T, topo *topology.Topology) {
+				if n := topo.Director.Notify; n == nil || !slices.Equal(n.Command, []string{"/bin/true"}) {
+					t.Errorf("director.notify %+v, want /bin/true", n)
+				}
+			},
+			warnings: []string{
+				"4|quorum_up /bin/true carried as director.notify|when tcp_80 regains its quorum|LVSDR_EVENT=quorum, LVSDR_STATE=regained and LVSDR_SERVICE=tcp_80",
+				"6|notify_up /bin/true carried as director.notify|with only the arguments written in keepalived.conf|no arguments added|LVSDR_EVENT=check, LVSDR_STATE=up, LVSDR_SERVICE=tcp_80 and LVSDR_NODE=rs_10_0_0_2",
+				"7|notify_down /bin/true carried|LVSDR_STATE=down",
+				"7|notify_down: running it as user root not carried",
+				"10|notify_down /bin/true carried",
+			},
+			absent: []string{"notify_up not carried"},
 		},
 	}
 	for _, tt := range tests {

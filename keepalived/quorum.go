@@ -30,8 +30,6 @@ func (c *converter) sorryServer(k *Node, s *service) {
 
 // quorumExtras are keepalived's quorum settings lvsdr has no key for.
 var quorumExtras = map[string]string{
-	"quorum_up":               "director.notify runs one hook on every change, with LVSDR_EVENT=quorum and LVSDR_STATE=regained",
-	"quorum_down":             "director.notify runs one hook on every change, with LVSDR_EVENT=quorum and LVSDR_STATE=lost",
 	"hysteresis":              "lvsdr has no quorum hysteresis",
 	"sorry_server_inhibit":    "lvsdr's sorry server is added and deleted, never inhibited",
 	"sorry_server_lvs_method": "lvsdr's sorry server uses the service's forwarding",

@@ -70,7 +70,8 @@ func (c *converter) realServerBlock(n *Node, s *service) (rs *realServer, in inh
 			unknown = append(unknown, k.Keyword)
 			c.warnf(k, "%s not carried: lvsdr runs tcp, http and amqp checks only", k.Keyword)
 		case k.Keyword == "notify_up" || k.Keyword == "notify_down":
-			c.warnf(k, "%s not carried: lvsdr runs no scripts when a real server changes state", k.Keyword)
+			when, filter := realServerNotify(k.Keyword, realServerName(addr), s.name)
+			c.notifyScript(k, when, filter)
 		case k.Keyword == "lb_kind" || k.Keyword == "lvs_method":
 			if f, ok := c.forwarding(k); ok && f != s.forwarding {
 				c.warnf(k, "real_server %s: %s %s not carried: lvsdr forwards a whole service one way, %s for %s", addr, k.Keyword, k.Args[0], s.forwarding, s.name)

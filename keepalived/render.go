@@ -61,6 +61,15 @@ func (c *converter) render() ([]byte, error) {
 	} else {
 		director.Content[1].LineComment = "check: the NIC that carries the VIP on the director"
 	}
+	if c.notify != nil {
+		var argv []*yaml.Node
+		for _, a := range c.notify {
+			argv = append(argv, strNode(a))
+		}
+		hook := mapNode(false, "command", flowSeq(argv...))
+		director.Content = append(director.Content, strNode("notify"), hook)
+		director.Content[len(director.Content)-2].HeadComment = "keepalived's notify scripts, run on every event: see the warnings"
+	}
 	sections := []*yaml.Node{
 		mapNode(false, "vip", c.vip.String()),
 		mapNode(false, "director", director),

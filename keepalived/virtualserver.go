@@ -62,6 +62,8 @@ func (c *converter) virtualServer(n *Node) error {
 	var vs inherited
 	var rsNodes []*Node
 	var schedSet, fwdSet bool
+	// quorum_up and quorum_down name the service, which is named last.
+	var quorumNotifies []*Node
 	for _, k := range n.Block {
 		switch {
 		case c.inheritable(k, &vs):
@@ -105,6 +107,8 @@ func (c *converter) virtualServer(n *Node) error {
 			}
 		case k.Keyword == "sorry_server":
 			c.sorryServer(k, s)
+		case k.Keyword == "quorum_up" || k.Keyword == "quorum_down":
+			quorumNotifies = append(quorumNotifies, k)
 		case quorumExtras[k.Keyword] != "":
 			c.warnf(k, "%s not carried: %s", k.Keyword, quorumExtras[k.Keyword])
 		default:
@@ -120,6 +124,10 @@ func (c *converter) virtualServer(n *Node) error {
 		c.warnf(n, "virtual_server %s %d has no lb_kind: carried as keepalived's default %s (lvsdr's default is dr)", addr, port, keepalivedForwarding)
 	}
 	s.name = c.serviceName(s)
+	for _, k := range quorumNotifies {
+		when, filter := quorumNotify(k.Keyword, s.name)
+		c.notifyScript(k, when, filter)
+	}
 	c.services = append(c.services, s)
 
 	if len(rsNodes) == 0 {
