@@ -23,6 +23,15 @@ director:
   notify:
     command: [/bin/true]
     #notify
+  ha:
+    vrid: 51
+    directors:
+      - name: lb1
+        address: 10.0.0.10
+        priority: 150
+        #ha_director
+      - {name: lb2, address: 10.0.0.11, priority: 100}
+    #ha
   #director
 services:
   - name: amqp
@@ -67,11 +76,39 @@ realserver:
   #realserver
 `
 
+// haFixtureBlock is director.ha in docsFixture, which docsBGPFixture
+// replaces: the two are not allowed together.
+const haFixtureBlock = `  ha:
+    vrid: 51
+    directors:
+      - name: lb1
+        address: 10.0.0.10
+        priority: 150
+        #ha_director
+      - {name: lb2, address: 10.0.0.11, priority: 100}
+    #ha
+`
+
+// docsBGPFixture reaches director.bgp: docsFixture with bgp instead of ha
+// and the schedulers bgp needs.
+var docsBGPFixture = strings.NewReplacer(haFixtureBlock, `  bgp:
+    asn: 65001
+    peers:
+      - address: 10.0.0.254
+        asn: 65000
+        #bgp_peer
+    #bgp
+`, "    port: 5672\n    quorum:", "    port: 5672\n    scheduler: mh\n    quorum:", "    port: 15672\n    check:", "    port: 15672\n    scheduler: sh\n    check:").Replace(docsFixture)
+
 // Sections of docs/configuration.md, by their heading line.
 const (
 	secTop         = "## Top level"
 	secDirector    = "## `director`"
 	secNotify      = "### `director.notify`"
+	secHA          = "### `director.ha`"
+	secHADirector  = "#### `director.ha.directors[]`"
+	secBGP         = "### `director.bgp`"
+	secBGPPeer     = "#### `director.bgp.peers[]`"
 	secService     = "## `services[]`"
 	secSorry       = "### `services[].sorry_server`"
 	secCheck       = "## `services[].check` and `services[].checks[]`"
@@ -92,19 +129,25 @@ var schemaLevels = []struct {
 	name     string
 	marker   string
 	sections []string
+	// bgp: the level is reached through docsBGPFixture.
+	bgp bool
 }{
-	{"top level", "#top", []string{secTop}},
-	{"director", "#director", []string{secDirector}},
-	{"director.notify", "#notify", []string{secNotify}},
-	{"services[]", "#service", []string{secService}},
-	{"services[].sorry_server", "#sorry_server", []string{secSorry}},
-	{"services[].check", "#check", checkSections},
-	{"services[].checks[]", "#checks_item", checkSections},
-	{"http check", "#http", checkSections},
-	{"amqp check", "#amqp", checkSections},
-	{"real_servers[]", "#real_server", []string{secRealServer}},
-	{"real_servers[].check_overrides.SERVICE", "#override", checkSections},
-	{"realserver", "#realserver", []string{secRealserver}},
+	{"top level", "#top", []string{secTop}, false},
+	{"director", "#director", []string{secDirector}, false},
+	{"director.notify", "#notify", []string{secNotify}, false},
+	{"director.ha", "#ha", []string{secHA}, false},
+	{"director.ha.directors[]", "#ha_director", []string{secHADirector}, false},
+	{"director.bgp", "#bgp", []string{secBGP}, true},
+	{"director.bgp.peers[]", "#bgp_peer", []string{secBGPPeer}, true},
+	{"services[]", "#service", []string{secService}, false},
+	{"services[].sorry_server", "#sorry_server", []string{secSorry}, false},
+	{"services[].check", "#check", checkSections, false},
+	{"services[].checks[]", "#checks_item", checkSections, false},
+	{"http check", "#http", checkSections, false},
+	{"amqp check", "#amqp", checkSections, false},
+	{"real_servers[]", "#real_server", []string{secRealServer}, false},
+	{"real_servers[].check_overrides.SERVICE", "#override", checkSections, false},
+	{"realserver", "#realserver", []string{secRealserver}, false},
 }
 
 var keyName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
@@ -185,8 +228,11 @@ func TestConfigurationDocIsInStepWithTheSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := strings.Replace(docsFixture, "PASSWORD", password, 1)
-	if _, err := Parse("docs.yaml", []byte(doc)); err != nil {
-		t.Fatalf("the fixture must be valid:\n%v", err)
+	bgpDoc := strings.Replace(docsBGPFixture, "PASSWORD", password, 1)
+	for _, d := range []string{doc, bgpDoc} {
+		if _, err := Parse("docs.yaml", []byte(d)); err != nil {
+			t.Fatalf("the fixture must be valid:\n%v", err)
+		}
 	}
 	data, err := os.ReadFile(docsFile)
 	if err != nil {
@@ -197,7 +243,11 @@ func TestConfigurationDocIsInStepWithTheSchema(t *testing.T) {
 	// known collects, per section, the keys of every level it documents.
 	known := map[string][]string{}
 	for _, level := range schemaLevels {
-		keys := schemaKeys(t, doc, level.marker)
+		fixture := doc
+		if level.bgp {
+			fixture = bgpDoc
+		}
+		keys := schemaKeys(t, fixture, level.marker)
 		for _, key := range keys {
 			if !keyName.MatchString(key) {
 				t.Fatalf("%s: %q in %v does not look like a key", level.name, key, keys)

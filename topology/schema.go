@@ -21,6 +21,7 @@ func (d *decoder) topology(root *yaml.Node) *Topology {
 	var overrideNodes []*yaml.Node
 	var servicesNode, serversNode *yaml.Node
 	var serviceNodes, serverNodes []*yaml.Node
+	var directorNode *yaml.Node
 	seen := d.mapping(root, "the file", fields{
 		"vip": func(n *yaml.Node) { d.ipv4(n, "vip", &t.VIP) },
 		"director": func(n *yaml.Node) {
@@ -33,10 +34,16 @@ func (d *decoder) topology(root *yaml.Node) *Topology {
 				"metrics_address": func(v *yaml.Node) {
 					t.Director.MetricsAddress = d.listenAddress(v, "director.metrics_address")
 				},
+				"ha":  func(v *yaml.Node) { t.Director.HA = d.ha(v, "director.ha") },
+				"bgp": func(v *yaml.Node) { t.Director.BGP = d.bgp(v, "director.bgp") },
 			})
 			if present["interface"] == nil && n.Kind == yaml.MappingNode {
 				d.problemf(n, "director.interface is required: the NIC that carries the VIP on the director")
 			}
+			if present["ha"] != nil && present["bgp"] != nil {
+				d.problemf(present["bgp"], "director: ha and bgp together: one VIP owner model per file (ha: one master holds the VIP; bgp: every director announces it)")
+			}
+			directorNode = n
 		},
 		"services": func(n *yaml.Node) {
 			servicesNode = n
@@ -75,6 +82,7 @@ func (d *decoder) topology(root *yaml.Node) *Topology {
 		d.problemf(serversNode, "real_servers lists no real server")
 	}
 	d.crossCheck(t, root, serviceNodes, serverNodes, seen["realserver"])
+	d.ownerModel(t, directorNode, serviceNodes)
 	// The names are known: index them for the overrides and quorums below,
 	// which look names up once per real server.
 	t.Reindex()
@@ -116,7 +124,7 @@ func (d *decoder) service(n *yaml.Node, i int) Service {
 	if name := mappingValue(n, "name"); name != nil && name.Kind == yaml.ScalarNode {
 		path = fmt.Sprintf("services[%d] (%s)", i, name.Value)
 	}
-	var checkNode, checksNode *yaml.Node
+	var checkNode, checksNode, flagsNode *yaml.Node
 	var subset []*yaml.Node
 	subsetGiven := false
 	present := d.mapping(n, path, fields{
@@ -150,8 +158,9 @@ func (d *decoder) service(n *yaml.Node, i int) Service {
 		"on_failure": func(v *yaml.Node) {
 			d.oneOf(v, path+".on_failure", []string{string(Remove), string(Drain)}, (*string)(&s.OnFailure))
 		},
-		"check":  func(v *yaml.Node) { checkNode = v },
-		"checks": func(v *yaml.Node) { checksNode = v },
+		"scheduler_flags": func(v *yaml.Node) { flagsNode = v },
+		"check":           func(v *yaml.Node) { checkNode = v },
+		"checks":          func(v *yaml.Node) { checksNode = v },
 		"quorum": func(v *yaml.Node) {
 			if q, ok := d.integer(v, path+".quorum", 1, 1000000); ok {
 				s.Quorum = int(q)
@@ -167,6 +176,9 @@ func (d *decoder) service(n *yaml.Node, i int) Service {
 		if present[key] == nil {
 			d.problemf(n, "%s.%s is required", path, key)
 		}
+	}
+	if flagsNode != nil {
+		d.schedulerFlagsOf(flagsNode, path+".scheduler_flags", &s)
 	}
 	var nodes []*yaml.Node
 	s.Checks, nodes = d.checks(checkNode, checksNode, path, s)
@@ -305,4 +317,51 @@ func mappingValue(n *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// ownerModel checks the services and addresses against the way the VIP is
+// owned: by one VRRP master (ha) or by every director at once (bgp).
+func (d *decoder) ownerModel(t *Topology, director *yaml.Node, serviceNodes []*yaml.Node) {
+	if h := t.Director.HA; h != nil {
+		for i, hd := range h.Directors {
+			if hd.Address == t.VIP && hd.Address.IsValid() {
+				d.problemf(haDirectorNode(director, i), "director.ha.directors[%d] (%s): address %s is the VIP; give the director's own address on director.interface", i, hd.Name, hd.Address)
+			}
+		}
+	}
+	b := t.Director.BGP
+	if b == nil {
+		return
+	}
+	bgpNode := mappingValue(director, "bgp")
+	for i, p := range b.Peers {
+		if p.Address == t.VIP && p.Address.IsValid() {
+			d.problemf(sequenceItem(mappingValue(bgpNode, "peers"), i), "director.bgp.peers[%d]: address %s is the VIP", i, p.Address)
+		}
+	}
+	for i, s := range t.Services {
+		n := serviceNodes[i]
+		if s.Scheduler != "mh" && s.Scheduler != "sh" {
+			at := mappingValue(n, "scheduler")
+			if at == nil {
+				at = n
+			}
+			d.problemf(at, "services[%d] (%s).scheduler is %s, and with director.bgp every director must pick the same real server for a connection, or the routers re-hashing flows across directors break it: use mh (or sh)", i, s.Name, s.Scheduler)
+		}
+		if s.Forwarding == NAT {
+			d.problemf(mappingValue(n, "forwarding"), "services[%d] (%s).forwarding nat with director.bgp: replies must return through the director that scheduled the connection, which several directors announcing the VIP cannot ensure; use dr or tunnel", i, s.Name)
+		}
+	}
+}
+
+func haDirectorNode(director *yaml.Node, i int) *yaml.Node {
+	return sequenceItem(mappingValue(mappingValue(director, "ha"), "directors"), i)
+}
+
+// sequenceItem returns item i of a sequence node, or the node itself.
+func sequenceItem(n *yaml.Node, i int) *yaml.Node {
+	if n != nil && n.Kind == yaml.SequenceNode && i < len(n.Content) {
+		return n.Content[i]
+	}
+	return n
 }

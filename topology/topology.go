@@ -90,6 +90,11 @@ type Director struct {
 	// MetricsAddress is where /metrics and /healthz are served; the zero
 	// value when off.
 	MetricsAddress netip.AddrPort
+	// HA is VRRP between the directors; nil for a standalone director.
+	HA *HA
+	// BGP announces the VIP from every director; nil for none. Never set
+	// together with HA.
+	BGP *BGP
 }
 
 // Notify is a command run, without a shell, on every check and quorum state
@@ -109,10 +114,13 @@ type RealServerHost struct {
 
 // Service is one virtual service: the VIP on one port.
 type Service struct {
-	Name               string
-	Port               uint16
-	Protocol           Protocol
-	Scheduler          string
+	Name      string
+	Port      uint16
+	Protocol  Protocol
+	Scheduler string
+	// SchedulerFlags are the flags of the sh and mh schedulers, as ipvsadm
+	// names them (mh-port, mh-fallback, sh-port, sh-fallback).
+	SchedulerFlags     []string
 	Forwarding         Forwarding
 	PersistenceTimeout time.Duration
 	OnFailure          OnFailure
