@@ -59,10 +59,12 @@ type converter struct {
 	vip     netip.Addr
 	vipNode *Node
 
-	vrrpInterface string
-	vrrpNode      *Node
-	vrrpName      string
-	vrrpAddresses []string
+	vrrpInstances []*vrrpInstance
+	vips          []vipEntry
+	// directorIface is director.interface; directorIfaceFrom, what in
+	// keepalived.conf it comes from, empty for the placeholder.
+	directorIface     string
+	directorIfaceFrom string
 
 	// notifies are the scripts keepalived runs on events; notify, the
 	// one carried as director.notify.

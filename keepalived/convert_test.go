@@ -562,7 +562,8 @@ virtual_server fwmark 3 {
 			},
 			warnings: []string{
 				"1|global_defs block skipped",
-				"4|vrrp_instance VI_1 skipped|bond0 is carried as director.interface|10.0.0.100/24",
+				"4|vrrp_instance VI_1 skipped|10.0.0.100/24",
+				"9|virtual_ipaddress 10.0.0.100/24: lvsdr binds the VIP as 10.0.0.100/32, so that it brings no route|route to 10.0.0.0/24 through bond0|answered for that whole subnet",
 				"16|quorum 1 carried as a count",
 				"18|ha_suspend in virtual_server not carried",
 				"19|port 8080 not carried",
@@ -601,6 +602,52 @@ virtual_server fwmark 3 {
 				"10|notify_down /bin/true carried",
 			},
 			absent: []string{"notify_up not carried"},
+		},
+		{
+			name: "director.interface is the dev of the VIP, not the VRRP interface",
+			conf: `vrrp_instance VI_1 {
+  interface eth1
+  virtual_ipaddress {
+    10.0.0.50/24 dev eth1
+    10.0.0.100 dev bond0 label bond0:vip
+  }
+}
+virtual_server 10.0.0.100 80 {
+  lb_algo wrr
+  lb_kind NAT
+  real_server 10.0.0.2 80 {
+  }
+}
+`,
+			check: func(t *testing.T, topo *topology.Topology) {
+				if topo.Director.Interface != "bond0" {
+					t.Errorf("director.interface %q, want the VIP's dev bond0", topo.Director.Interface)
+				}
+			},
+			// The /24 is another address's: the VIP's has no prefix, /32.
+			absent: []string{"binds the VIP as", "director.interface set to"},
+		},
+		{
+			name: "director.interface falls back to the VRRP interface",
+			conf: `vrrp_instance VI_1 {
+  interface eth1
+  virtual_ipaddress {
+    10.0.0.100/32
+  }
+}
+virtual_server 10.0.0.100 80 {
+  lb_algo wrr
+  lb_kind NAT
+  real_server 10.0.0.2 80 {
+  }
+}
+`,
+			check: func(t *testing.T, topo *topology.Topology) {
+				if topo.Director.Interface != "eth1" {
+					t.Errorf("director.interface %q, want vrrp_instance's eth1", topo.Director.Interface)
+				}
+			},
+			absent: []string{"binds the VIP as", "director.interface set to"},
 		},
 	}
 	for _, tt := range tests {

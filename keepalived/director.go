@@ -3,67 +3,112 @@ package keepalived
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/lvsdr/lvsdr/topology"
 )
 
+// vipEntry is one line of a virtual_ipaddress block:
+// "ADDRESS[/BITS] [dev IF] [label L] ...".
+type vipEntry struct {
+	node     *Node
+	prefix   netip.Prefix
+	dev      string
+	instance *vrrpInstance
+}
+
+// vrrpInstance is what a vrrp_instance block says of the director's NIC.
+type vrrpInstance struct {
+	node  *Node
+	name  string
+	iface string
+}
+
 // vrrpInstance keeps the interface and addresses of a VRRP instance: they
 // say which NIC carries the VIP on the director.
 func (c *converter) vrrpInstance(n *Node) {
-	name := strings.Join(n.Args, " ")
-	var iface string
+	in := &vrrpInstance{node: n, name: strings.Join(n.Args, " ")}
 	var addrs []string
 	for _, k := range n.Block {
 		switch k.Keyword {
 		case "interface":
 			if len(k.Args) > 0 {
-				iface = k.Args[0]
+				in.iface = k.Args[0]
 			}
 		case "virtual_ipaddress":
 			for _, a := range k.Block {
 				addrs = append(addrs, a.Keyword)
+				c.vipEntry(a, in)
 			}
 		}
 	}
-	msg := fmt.Sprintf("vrrp_instance %s skipped: lvsdr does not run VRRP, so the VIP fails over only if something else (keepalived in VRRP-only mode, pacemaker) moves it", name)
-	if iface != "" {
-		msg += fmt.Sprintf("; its interface %s", iface)
-		if c.vrrpInterface == "" {
-			msg += " is carried as director.interface"
-		} else if c.vrrpInterface != iface {
-			msg += fmt.Sprintf(" is not carried: director.interface is %s, from vrrp_instance %s on %s", c.vrrpInterface, c.vrrpName, c.where(c.vrrpNode))
-		}
-	}
+	msg := fmt.Sprintf("vrrp_instance %s skipped: lvsdr does not run VRRP, so the VIP fails over only if something else (keepalived in VRRP-only mode, pacemaker) moves it", in.name)
 	if len(addrs) > 0 {
 		msg += fmt.Sprintf("; its virtual_ipaddress %s", strings.Join(addrs, ", "))
 	}
 	c.warnf(n, "%s", msg)
-	if iface != "" && c.vrrpInterface == "" {
-		c.vrrpInterface, c.vrrpNode, c.vrrpName = iface, n, name
+	c.vrrpInstances = append(c.vrrpInstances, in)
+}
+
+// vipEntry reads one virtual_ipaddress line of instance in.
+func (c *converter) vipEntry(n *Node, in *vrrpInstance) {
+	e := vipEntry{node: n, instance: in}
+	if p, err := netip.ParsePrefix(n.Keyword); err == nil {
+		e.prefix = p
+	} else if a, err := netip.ParseAddr(n.Keyword); err == nil {
+		e.prefix = netip.PrefixFrom(a, a.BitLen())
+	} else {
+		c.warnf(n, "virtual_ipaddress %s is not an address: not carried", n.Keyword)
+		return
 	}
-	c.vrrpAddresses = append(c.vrrpAddresses, addrs...)
+	if i := slices.Index(n.Args, "dev"); i >= 0 && i+1 < len(n.Args) {
+		e.dev = n.Args[i+1]
+	}
+	c.vips = append(c.vips, e)
 }
 
 // interfaces fills in what keepalived.conf's virtual_server blocks do not
-// say: the NICs on the director and on the real servers.
+// say: the NICs on the director and on the real servers. The director's
+// is the dev of the VIP's virtual_ipaddress line, where keepalived puts the
+// VIP, else the interface of its vrrp_instance, which keepalived uses then.
 func (c *converter) interfaces() {
-	if c.vrrpInterface == "" {
-		c.warnf(c.vipNode, "director.interface set to %s: keepalived.conf does not say which NIC carries the VIP %s on the director; check it", placeholderInterface, c.vip)
+	var vip *vipEntry
+	for i := range c.vips {
+		if c.vips[i].prefix.Addr() == c.vip {
+			vip = &c.vips[i]
+			break
+		}
 	}
-	if len(c.vrrpAddresses) > 0 {
-		found := false
-		for _, a := range c.vrrpAddresses {
-			// virtual_ipaddress entries read "192.168.0.100/24 dev eth0".
-			if p, err := netip.ParsePrefix(a); err == nil && p.Addr() == c.vip {
-				found = true
-			} else if addr, err := netip.ParseAddr(a); err == nil && addr == c.vip {
-				found = true
+	switch {
+	case vip != nil && vip.dev != "":
+		c.directorIface = vip.dev
+		c.directorIfaceFrom = fmt.Sprintf("the dev of the VIP in vrrp_instance %s", vip.instance.name)
+	case vip != nil && vip.instance.iface != "":
+		c.directorIface = vip.instance.iface
+		c.directorIfaceFrom = fmt.Sprintf("vrrp_instance %s", vip.instance.name)
+	case len(c.vips) > 0:
+		var addrs []string
+		for _, e := range c.vips {
+			addrs = append(addrs, e.node.Keyword)
+		}
+		c.warnf(c.vips[0].instance.node, "the VIP %s of the virtual_server blocks is not among the vrrp virtual_ipaddress entries (%s): check which address the director should carry", c.vip, strings.Join(addrs, ", "))
+	}
+	if c.directorIface == "" {
+		for _, in := range c.vrrpInstances {
+			if in.iface != "" {
+				c.directorIface, c.directorIfaceFrom = in.iface, fmt.Sprintf("vrrp_instance %s", in.name)
+				break
 			}
 		}
-		if !found {
-			c.warnf(c.vrrpNode, "the VIP %s of the virtual_server blocks is not among the vrrp virtual_ipaddress entries (%s): check which address the director should carry", c.vip, strings.Join(c.vrrpAddresses, ", "))
-		}
+	}
+	if c.directorIface == "" {
+		c.directorIface = placeholderInterface
+		c.warnf(c.vipNode, "director.interface set to %s: keepalived.conf does not say which NIC carries the VIP %s on the director; check it", placeholderInterface, c.vip)
+	}
+	if vip != nil && vip.prefix.Bits() != c.vip.BitLen() {
+		subnet := vip.prefix.Masked()
+		c.warnf(vip.node, "virtual_ipaddress %s: lvsdr binds the VIP as %s/%d, so that it brings no route with it; keepalived's /%d also added a route to %s through %s while this director held the VIP, and the director answered for that whole subnet there: if anything on the director reached %s through that route, give %s an address of its own in it", vip.node.Keyword, c.vip, c.vip.BitLen(), vip.prefix.Bits(), subnet, c.directorIface, subnet, c.directorIface)
 	}
 	for _, s := range c.services {
 		if s.forwarding == string(topology.DirectRouting) || s.forwarding == string(topology.Tunnel) {

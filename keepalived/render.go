@@ -55,9 +55,9 @@ func (c *converter) render() ([]byte, error) {
 	fmt.Fprintf(&out, "# converted from %s by director import-keepalived\n", c.file)
 	out.WriteString("# review the warnings it printed; docs/configuration.md describes every key\n")
 
-	director := mapNode(false, "interface", c.directorInterface())
-	if c.vrrpInterface != "" {
-		director.Content[1].LineComment = fmt.Sprintf("from vrrp_instance %s", c.vrrpName)
+	director := mapNode(false, "interface", c.directorIface)
+	if c.directorIfaceFrom != "" {
+		director.Content[1].LineComment = "from " + c.directorIfaceFrom
 	} else {
 		director.Content[1].LineComment = "check: the NIC that carries the VIP on the director"
 	}
@@ -107,13 +107,6 @@ func (c *converter) render() ([]byte, error) {
 		out.WriteString(text)
 	}
 	return out.Bytes(), nil
-}
-
-func (c *converter) directorInterface() string {
-	if c.vrrpInterface != "" {
-		return c.vrrpInterface
-	}
-	return placeholderInterface
 }
 
 func (c *converter) servicesNode() *yaml.Node {
