@@ -151,6 +151,8 @@ func TestConvert(t *testing.T) {
 		warnings []string
 		// absent are fragments no warning may hold.
 		absent []string
+		// inYAML are lines the YAML must hold, comments included.
+		inYAML []string
 	}{
 		{
 			name: "NAT with inhibit_on_failure",
@@ -381,7 +383,8 @@ virtual_server 10.0.0.100 5671 {
 					t.Errorf("amqps %+v", amqps)
 				}
 			},
-			warnings: []string{"19|weight 5 here and 1 in amqp (line 10)|1 is kept"},
+			warnings: []string{"19|weight 5 here and 1 in amqp (line 10)|no per-service weight|1 is kept"},
+			inYAML:   []string{"  - {name: rs_10_0_0_3, address: 10.0.0.3, weight: 1} # keepalived: weight 5 in amqps; lvsdr has one weight per real server\n"},
 		},
 		{
 			name: "real servers of one service with different checks",
@@ -664,6 +667,11 @@ virtual_server 10.0.0.100 80 {
 				}
 				if !warned(ws, line, parts...) {
 					t.Errorf("no warning on line %d with %q; got:\n%s", line, parts, formatWarnings(ws))
+				}
+			}
+			for _, line := range tt.inYAML {
+				if !strings.Contains(string(res.YAML), line) {
+					t.Errorf("the YAML lacks %q", line)
 				}
 			}
 			for _, a := range tt.absent {

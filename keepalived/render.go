@@ -214,15 +214,19 @@ func (c *converter) realServersNode() *yaml.Node {
 	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 	for _, rs := range c.servers {
 		if len(rs.overrides) == 0 {
-			seq.Content = append(seq.Content, mapNode(true, "name", rs.name, "address", rs.addr.String(), "weight", rs.weight))
+			item := mapNode(true, "name", rs.name, "address", rs.addr.String(), "weight", rs.weight)
+			item.LineComment = weightsComment(rs)
+			seq.Content = append(seq.Content, item)
 			continue
 		}
 		var overrides []any
 		for _, o := range rs.overrides {
 			overrides = append(overrides, o.service, mapNode(true, o.pairs...))
 		}
-		seq.Content = append(seq.Content, mapNode(false, "name", rs.name, "address", rs.addr.String(), "weight", rs.weight,
-			"check_overrides", mapNode(false, overrides...)))
+		item := mapNode(false, "name", rs.name, "address", rs.addr.String(), "weight", rs.weight,
+			"check_overrides", mapNode(false, overrides...))
+		item.Content[5].LineComment = weightsComment(rs)
+		seq.Content = append(seq.Content, item)
 	}
 	return seq
 }
@@ -261,4 +265,13 @@ func checkDiff(base, o *check) ([]any, bool) {
 		pairs = append(pairs, "expect_status", flowSeq(codes...))
 	}
 	return pairs, true
+}
+
+// weightsComment says which weights of keepalived.conf a real server's one
+// weight stands in for.
+func weightsComment(rs *realServer) string {
+	if len(rs.otherWeights) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("keepalived: weight %s; lvsdr has one weight per real server", strings.Join(rs.otherWeights, ", "))
 }

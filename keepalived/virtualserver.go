@@ -24,7 +24,10 @@ type service struct {
 	sorry     *sorryServer
 	onFailure topology.OnFailure
 	members   []*realServer
-	check     *check
+	// weights are the members' weights in this virtual_server, which
+	// keepalived's quorum sums.
+	weights []int
+	check   *check
 	// checkedBy is the checker the service check comes from.
 	checkedBy *Node
 }
