@@ -669,6 +669,12 @@ virtual_server 10.0.0.100 80 {
 					t.Errorf("no warning on line %d with %q; got:\n%s", line, parts, formatWarnings(ws))
 				}
 			}
+			// Every warning travels in the YAML too.
+			for _, w := range ws {
+				if line := fmt.Sprintf("# warning: %s:%d: %s\n", w.File, w.Line, w.Message); !strings.Contains(string(res.YAML), line) {
+					t.Errorf("the YAML lacks the comment %q", line)
+				}
+			}
 			for _, line := range tt.inYAML {
 				if !strings.Contains(string(res.YAML), line) {
 					t.Errorf("the YAML lacks %q", line)

@@ -53,7 +53,17 @@ func flowSeq(items ...*yaml.Node) *yaml.Node {
 func (c *converter) render() ([]byte, error) {
 	var out bytes.Buffer
 	fmt.Fprintf(&out, "# converted from %s by director import-keepalived\n", c.file)
-	out.WriteString("# review the warnings it printed; docs/configuration.md describes every key\n")
+	if len(c.warnings) == 0 {
+		out.WriteString("# docs/configuration.md describes every key\n")
+	} else {
+		// The warnings travel with the file, so that whoever installs it
+		// sees what did not carry over, even when the import ran unattended.
+		out.WriteString("# review these warnings of the conversion; docs/configuration.md describes every key\n")
+		for _, w := range c.warnings {
+			fmt.Fprintf(&out, "# warning: %s:%d: %s\n", w.File, w.Line, w.Message)
+		}
+		out.WriteByte('\n')
+	}
 
 	director := mapNode(false, "interface", c.directorIface)
 	if c.directorIfaceFrom != "" {
