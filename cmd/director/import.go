@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -14,6 +16,7 @@ import (
 // that an operator never installs a file the director would refuse.
 func importKeepalivedCommand() *cobra.Command {
 	var output string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "import-keepalived FILE",
 		Short: "Convert keepalived.conf's virtual_server blocks to a YAML topology; what cannot be carried is printed as warnings",
@@ -37,7 +40,7 @@ func importKeepalivedCommand() *cobra.Command {
 			outName := "<stdout>"
 			if output != "" {
 				outName = output
-				if err := os.WriteFile(output, res.YAML, 0o644); err != nil {
+				if err := writeTopology(output, res.YAML, force); err != nil {
 					return fmt.Errorf("import-keepalived: %w", err)
 				}
 			} else if _, err := cmd.OutOrStdout().Write(res.YAML); err != nil {
@@ -52,6 +55,28 @@ func importKeepalivedCommand() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "write the topology to this file instead of stdout")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write the topology to this file instead of stdout; an existing file is kept unless --force")
+	cmd.Flags().BoolVar(&force, "force", false, "with -o, overwrite an existing file")
 	return cmd
+}
+
+// writeTopology writes the converted topology to a new file: an existing
+// one, perhaps the topology in force, is replaced only when forced.
+func writeTopology(name string, data []byte, force bool) error {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(name, flags, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s exists: not overwritten (add --force to replace it)", name)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return f.Close()
 }
