@@ -268,11 +268,16 @@ func TestConvert(t *testing.T) {
       url {
         path /healthz
       }
+      connect_port 15671
     }
   }
 }
 `,
 			check: func(t *testing.T, topo *topology.Topology) {
+				// https on SSL_GET's connect_port, never plain http.
+				if p := topo.Services[0].Checks[0].Port; p != 15671 {
+					t.Errorf("check port %d, want connect_port 15671", p)
+				}
 				h := topo.Services[0].Checks[0].HTTP
 				if h == nil || h.Scheme != "https" || !h.TLSInsecureSkipVerify || !slices.Contains(h.ExpectStatus, 204) || slices.Contains(h.ExpectStatus, 301) {
 					t.Errorf("http %+v", h)
