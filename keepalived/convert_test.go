@@ -214,7 +214,6 @@ func TestConvert(t *testing.T) {
 				}
 			},
 			warnings: []string{
-				"4|quorum 2 carried as a count of healthy real servers",
 				"5|quorum_down /bin/true carried as director.notify|when amqp loses its quorum|act only when LVSDR_EVENT=quorum, LVSDR_STATE=lost and LVSDR_SERVICE=amqp",
 				"6|hysteresis not carried",
 			},
@@ -572,7 +571,6 @@ virtual_server fwmark 3 {
 				"1|global_defs block skipped",
 				"4|vrrp_instance VI_1 skipped|10.0.0.100/24",
 				"9|virtual_ipaddress 10.0.0.100/24: lvsdr binds the VIP as 10.0.0.100/32, so that it brings no route|route to 10.0.0.0/24 through bond0|answered for that whole subnet",
-				"16|quorum 1 carried as a count",
 				"18|ha_suspend in virtual_server not carried",
 				"19|port 8080 not carried",
 				"20|notify_up /bin/up not carried|2 different scripts|when real server rs_10_0_0_3 of tcp_80 comes up|LVSDR_EVENT=check, LVSDR_STATE=up",

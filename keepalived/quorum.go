@@ -1,8 +1,12 @@
 package keepalived
 
 import (
+	"fmt"
+	"math"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // sorryServer is where a service sends its traffic when no real server is
@@ -33,4 +37,69 @@ var quorumExtras = map[string]string{
 	"hysteresis":              "lvsdr has no quorum hysteresis",
 	"sorry_server_inhibit":    "lvsdr's sorry server is added and deleted, never inhibited",
 	"sorry_server_lvs_method": "lvsdr's sorry server uses the service's forwarding",
+}
+
+// quorum converts keepalived's quorum, the least sum of the weights of the
+// real servers up, into lvsdr's, the least count of real servers serving.
+// The two mean the same only when every real server of the service weighs
+// the same; otherwise no count does, and the quorum is refused with what
+// it would take.
+func (c *converter) quorum(n *Node, s *service) {
+	q, ok := c.integer(n, 1, math.MaxInt32)
+	if !ok {
+		return
+	}
+	if len(s.weights) == 0 {
+		c.warnf(n, "quorum %d not carried: %s has no real_server, so keepalived's sum of weights is 0 and never reaches it; lvsdr gives the service every real server and its default quorum of 1", q, s.name)
+		return
+	}
+	total := 0
+	for _, w := range s.weights {
+		total += w
+	}
+	w := s.weights[0]
+	if slices.Min(s.weights) != slices.Max(s.weights) {
+		sorted := slices.Sorted(slices.Values(s.weights))
+		fewest, most := serversToReach(q, slices.Backward(sorted)), serversToReach(q, slices.All(sorted))
+		reach := fmt.Sprintf("%d to %d of them make %d, depending on which are up", fewest, most, q)
+		if total < q {
+			reach = fmt.Sprintf("they sum to %d, so keepalived never reaches %d", total, q)
+		}
+		c.warnf(n, "quorum %d not carried: keepalived's quorum is a sum of the weights of the real servers up, lvsdr's a count of real servers, and no count means the same here: %s weighs %s, %s; set services[].quorum (%s) by hand, lvsdr's default is 1", q, s.name, joinInts(s.weights), reach, s.name)
+		return
+	}
+	if w == 0 {
+		c.warnf(n, "quorum %d not carried: every real server of %s has weight 0, so keepalived's sum of weights never reaches it; lvsdr's default quorum of 1 is kept", q, s.name)
+		return
+	}
+	count := (q + w - 1) / w
+	s.quorum = some(count)
+	switch {
+	case count > len(s.weights):
+		c.warnf(n, "quorum %d carried as quorum: %d, which lvsdr refuses: every real server of %s weighs %d, so it takes %d of them to reach %d, and the service has %d; keepalived never reached it either", q, count, s.name, w, count, q, len(s.weights))
+	case w != 1:
+		c.warnf(n, "quorum %d carried as quorum: %d: keepalived's quorum is a sum of the weights of the real servers up, lvsdr's a count of real servers; every real server of %s weighs %d, so %d of them reach %d (a later change of weights changes keepalived's quorum, not lvsdr's)", q, count, s.name, w, count, q)
+	}
+}
+
+// serversToReach counts how many of weights, taken in order, it takes for
+// their sum to reach q; it is called with the weights sorted both ways.
+func serversToReach(q int, weights func(func(int, int) bool)) int {
+	sum, count := 0, 0
+	for _, w := range weights {
+		if sum >= q {
+			break
+		}
+		sum += w
+		count++
+	}
+	return count
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ", ")
 }

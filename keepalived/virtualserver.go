@@ -67,6 +67,7 @@ func (c *converter) virtualServer(n *Node) error {
 	var schedSet, fwdSet bool
 	// quorum_up and quorum_down name the service, which is named last.
 	var quorumNotifies []*Node
+	var quorumNode *Node
 	for _, k := range n.Block {
 		switch {
 		case c.inheritable(k, &vs):
@@ -104,10 +105,8 @@ func (c *converter) virtualServer(n *Node) error {
 		case k.Keyword == "real_server":
 			rsNodes = append(rsNodes, k)
 		case k.Keyword == "quorum":
-			if v, ok := c.integer(k, 1, 1000000); ok {
-				s.quorum = some(v)
-				c.warnf(k, "quorum %d carried as a count of healthy real servers: keepalived's quorum sums their weights", v)
-			}
+			// Converted once the weights it sums are known.
+			quorumNode = k
 		case k.Keyword == "sorry_server":
 			c.sorryServer(k, s)
 		case k.Keyword == "quorum_up" || k.Keyword == "quorum_down":
@@ -163,6 +162,9 @@ func (c *converter) virtualServer(n *Node) error {
 		s.onFailure = topology.Drain
 	}
 
+	if quorumNode != nil {
+		c.quorum(quorumNode, s)
+	}
 	c.serviceChecks(n, s, vs, cands)
 	return nil
 }
