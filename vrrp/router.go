@@ -59,7 +59,10 @@ type control struct {
 	fault       bool
 	faultReason string
 	released    bool
-	ready       bool
+	// holdSeq counts HoldPreemption and Ready calls; the last one wins.
+	holdSeq uint64
+	holding bool
+	holdMax time.Duration
 }
 
 // Router is one VRRP router. Its loop (Run) is the only goroutine that
@@ -81,7 +84,7 @@ type Router struct {
 	masterAdverInterval time.Duration
 	started             time.Time
 	holdUntil           time.Time
-	ready               bool
+	holdSeq             uint64 // the last control.holdSeq applied
 	released            bool
 	masterLeft          bool      // a priority-0 advert cut the down timer to Skew_Time
 	preempting          bool      // discarding a lower-priority master's adverts
@@ -167,9 +170,19 @@ func (r *Router) Release() { r.control(func(c *control) { c.released = true }) }
 // higher-priority router with Preempt takes the VIPs back.
 func (r *Router) Unrelease() { r.control(func(c *control) { c.released = false }) }
 
-// Ready ends Config.PreemptHold: from now on this router preempts as
-// configured.
-func (r *Router) Ready() { r.control(func(c *control) { c.ready = true }) }
+// Ready ends a preemption hold (Config.PreemptHold or HoldPreemption):
+// from now on this router preempts as configured.
+func (r *Router) Ready() {
+	r.control(func(c *control) { c.holdSeq, c.holding = c.holdSeq+1, false })
+}
+
+// HoldPreemption holds preemption from now until Ready or at most max, as
+// Config.PreemptHold does from the start: for a director that is master
+// material again (a fault cleared, say) but not warm yet. It never delays a
+// takeover from a master that is gone or leaving.
+func (r *Router) HoldPreemption(max time.Duration) {
+	r.control(func(c *control) { c.holdSeq, c.holding, c.holdMax = c.holdSeq+1, true, max })
+}
 
 func (r *Router) control(edit func(*control)) {
 	r.ctlMu.Lock()

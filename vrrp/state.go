@@ -216,16 +216,20 @@ func (r *Router) mayPreempt(now time.Time) bool {
 	return !now.Before(r.lowerSince.Add(r.cfg.PreemptDelay))
 }
 
-// preemptHeld is whether the caller still holds preemption (Config.PreemptHold).
+// preemptHeld is whether the caller still holds preemption.
 func (r *Router) preemptHeld(now time.Time) bool {
-	return !r.ready && !r.holdUntil.IsZero() && now.Before(r.holdUntil)
+	return !r.holdUntil.IsZero() && now.Before(r.holdUntil)
 }
 
 // onControl applies what the caller asked for since the last call.
 func (r *Router) onControl(now time.Time) {
 	want := r.takeControl()
-	if want.ready {
-		r.ready = true
+	if want.holdSeq != r.holdSeq {
+		r.holdSeq = want.holdSeq
+		r.holdUntil = time.Time{}
+		if want.holding && want.holdMax > 0 {
+			r.holdUntil = now.Add(want.holdMax)
+		}
 	}
 	if want.fault != (r.state == StateFault) {
 		if want.fault {
