@@ -1,4 +1,4 @@
-# lvsdr: the two commands of the README are `make demo` and `make test`.
+# lvsdr: the two commands of the README are `make lab` and `make test`.
 GO ?= go
 BIN := bin
 

@@ -128,14 +128,30 @@ for cmd in director realserver; do
 done
 
 # The units' Documentation= is file:/usr/share/doc/lvsdr/operations.md, so the
-# docs sit next to README.md rather than under docs/.
+# docs sit next to README.md rather than under docs/, and the examples in
+# examples/ beside them. Their links into the source tree (docs/x.md,
+# ../deploy/examples/y.yaml, ../../docs/x.md) are rewritten to where the
+# files are installed, so none is dead there; a link to a file the package
+# does not ship (test/vm/README.md) becomes its path in the source tree, as
+# text. test/deb/run.sh checks that no link is dead.
 doc=$root/usr/share/doc/lvsdr
-install -D -m 0644 README.md "$doc/README.md"
+relink() {
+	sed -E -e 's#\]\((\.\./)+deploy/examples/#](examples/#g' -e 's#\]\(deploy/examples/#](examples/#g' \
+		-e 's#\]\(deploy/\)#](examples/)#g' -e 's#\]\((\.\./)+README\.md#](README.md#g' \
+		-e 's#\]\(docs/#](#g' -e 's#\]\((\.\./)+docs/#](../#g' \
+		-e 's#\[([^]]*)\]\(((\.\./)*test/[^)]*)\)#\1 (in the source tree)#g' "$1"
+}
+install -d -m 0755 "$doc/examples"
+relink README.md >"$doc/README.md"
 for f in docs/*.md; do
-	install -m 0644 "$f" "$doc/$(basename "$f")"
+	relink "$f" >"$doc/$(basename "$f")"
 done
+relink deploy/examples/README.md >"$doc/examples/README.md"
+chmod 0644 "$doc"/*.md "$doc/examples/README.md"
 install -m 0644 "$here/copyright" "$doc/copyright"
-install -D -m 0644 deploy/examples/rabbitmq.yaml "$doc/examples/rabbitmq.yaml"
+for f in deploy/examples/*.yaml; do
+	install -m 0644 "$f" "$doc/examples/$(basename "$f")"
+done
 install -D -m 0644 "$here/lintian-overrides" "$root/usr/share/lintian/overrides/lvsdr"
 {
 	printf 'lvsdr (%s) unstable; urgency=medium\n\n' "$version"

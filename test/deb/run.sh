@@ -220,6 +220,7 @@ check "iproute2 came in as a dependency" in_root dpkg -s iproute2
 check "procps (/bin/kill of ExecReload) came in as a dependency" in_root dpkg -s procps
 check "ipvsadm not installed (Suggests only)" sh -c "! chroot '$root' dpkg -s ipvsadm"
 check "postinst printed the hint for /etc/lvsdr/topology.yaml" grep -q 'lvsdr: write /etc/lvsdr/topology.yaml' "$install_out"
+check "postinst says not to enable the director of a pair, as two-directors.yaml does" grep -q 'two directors: keepalived starts lvsdr-director on the active one; do not enable it there' "$install_out"
 check "director --help exits 0" in_root /usr/sbin/director --help
 check "realserver --help exits 0" in_root /usr/sbin/realserver --help
 check "director is on root's PATH" in_root sh -c 'command -v director'
@@ -238,6 +239,23 @@ for unit in lvsdr-director.service lvsdr-realserver.service; do
 done
 check "example /usr/share/doc/lvsdr/examples/rabbitmq.yaml" in_root test -f /usr/share/doc/lvsdr/examples/rabbitmq.yaml
 check "director validate accepts the packaged example" in_root /usr/sbin/director validate --config /usr/share/doc/lvsdr/examples/rabbitmq.yaml
+for f in deploy/examples/*.yaml; do
+	check "example $(basename "$f") shipped, as in the repository" cmp "$f" "$root/usr/share/doc/lvsdr/examples/$(basename "$f")"
+done
+check "director validate accepts the packaged two-directors.yaml" in_root /usr/sbin/director validate --config /usr/share/doc/lvsdr/examples/two-directors.yaml
+# dead_links DIR: prints each relative link of the Markdown files under DIR
+# whose target does not exist there.
+dead_links() {
+	local f link
+	while IFS= read -r -d '' f; do
+		grep -oE '\]\([^)# ]+' "$f" | cut -c3- | while IFS= read -r link; do
+			case $link in *://* | mailto:* | /*) continue ;; esac
+			[[ -e $(dirname "$f")/$link ]] || echo "${f#"$root"}: $link"
+		done
+	done < <(find "$1" -name '*.md' -print0)
+}
+dead=$(dead_links "$root/usr/share/doc/lvsdr")
+check "no dead relative link in /usr/share/doc/lvsdr${dead:+: $(echo $dead)}" test -z "$dead"
 check "copyright and changelog in /usr/share/doc/lvsdr" in_root test -f /usr/share/doc/lvsdr/copyright -a -f /usr/share/doc/lvsdr/changelog.gz
 check "/etc/lvsdr is a directory" in_root test -d /etc/lvsdr
 check "/var/lib/lvsdr is a directory (postinst)" in_root test -d /var/lib/lvsdr
