@@ -30,7 +30,7 @@ type Config struct {
 	// Unicast sends each advert to every address of Peers instead of
 	// 224.0.0.18, and accepts adverts only from Peers.
 	Unicast bool
-	Peers   []netip.Addr
+	Peers   []netip.Addr // the other routers' primary addresses (unicast only)
 	// Addresses are the virtual addresses, the same list (in any order) as
 	// every other router's, keepalived's virtual_ipaddress included: a
 	// router discards adverts whose list differs.

@@ -82,7 +82,6 @@ type Router struct {
 	reason              string
 	deadline            time.Time // Master_Down_Timer (backup) or Adver_Timer (master)
 	masterAdverInterval time.Duration
-	started             time.Time
 	holdUntil           time.Time
 	holdSeq             uint64 // the last control.holdSeq applied
 	released            bool

@@ -55,7 +55,6 @@ const releasedPriority = 1
 // start enters Backup, as every router does at start (RFC 5798 lets only the
 // address owner start as master; keepalived starts all in backup).
 func (r *Router) start(now time.Time) {
-	r.started = now
 	if r.cfg.PreemptHold > 0 {
 		r.holdUntil = now.Add(r.cfg.PreemptHold)
 	}
