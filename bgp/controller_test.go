@@ -82,6 +82,19 @@ func (h *harness) advance(d time.Duration) {
 	h.c.sync()
 }
 
+// wakesItself moves the clock by d and expects the controller to make
+// the call want on its own timer, with no other input.
+func (h *harness) wakesItself(t *testing.T, d time.Duration, want string) {
+	t.Helper()
+	if n := h.clk.Waiters(); n == 0 {
+		t.Fatal("the controller set no timer to wake on")
+	}
+	h.clk.Advance(d)
+	if got := h.nextCall(t); got != want {
+		t.Fatalf("on its timer the controller called %q, want %q", got, want)
+	}
+}
+
 func (h *harness) takeEvents() []Event {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -178,8 +191,8 @@ func TestReannouncesAfterHoldDown(t *testing.T) {
 	}
 	h.advance(DefaultHoldDown - time.Millisecond)
 	h.wantCalls(t, startLine, peersLine, announce, withdraw)
-	h.advance(time.Millisecond)
-	h.wantCalls(t, startLine, peersLine, announce, withdraw, announce)
+	h.drainCalls(t, 4)
+	h.wakesItself(t, time.Millisecond, announce)
 	if s := h.c.Snapshot(); !s.Announced || s.Reason != ReasonServing || !s.HoldDownUntil.IsZero() {
 		t.Fatalf("after hold-down: snapshot %+v", s)
 	}
@@ -228,7 +241,8 @@ func TestAnnounceIsRetriedAfterAnError(t *testing.T) {
 	if got := count(h.sp.Calls(), announce); got != 1 {
 		t.Fatalf("retried before the interval: %d attempts", got)
 	}
-	h.advance(time.Millisecond)
+	h.drainCalls(t, 3) // start, peers, the failed announcement
+	h.wakesItself(t, time.Millisecond, announce)
 	if s := h.c.Snapshot(); !s.Announced || s.LastError != "" {
 		t.Fatalf("after the retry: snapshot %+v", s)
 	}
@@ -290,6 +304,22 @@ func (h *harness) nextCall(t *testing.T) string {
 	return c
 }
 
+// waitTimer returns once Stop waits on the clock, and fails the test if
+// Stop returns instead.
+func (h *harness) waitTimer(t *testing.T, done <-chan error) {
+	t.Helper()
+	blocked := make(chan struct{})
+	go func() {
+		h.clk.BlockUntil(1)
+		close(blocked)
+	}()
+	select {
+	case <-blocked:
+	case err := <-done:
+		t.Fatalf("Stop returned (%v) without waiting on the clock", err)
+	}
+}
+
 func (h *harness) drainCalls(t *testing.T, n int) {
 	for range n {
 		h.nextCall(t)
@@ -305,7 +335,7 @@ func TestStopWithdrawsThenLingersThenStops(t *testing.T) {
 	if c := h.nextCall(t); c != withdraw {
 		t.Fatalf("first call of Stop: %q, want the withdrawal", c)
 	}
-	h.clk.BlockUntil(1) // the linger
+	h.waitTimer(t, done) // the linger
 	if c := h.sp.Calls(); c[len(c)-1] != withdraw {
 		t.Fatalf("the speaker stopped before the routers were given a moment: %q", c)
 	}
@@ -342,9 +372,9 @@ func TestStopWaitsForTheUpdateAtMostWithdrawWait(t *testing.T) {
 	h.sp.HoldUpdates(true)
 	done := h.stop()
 	h.nextCall(t) // the withdrawal
-	h.clk.BlockUntil(1)
+	h.waitTimer(t, done)
 	h.clk.Advance(DefaultWithdrawWait / 2)
-	h.clk.BlockUntil(1) // still polling
+	h.waitTimer(t, done) // still polling
 	if c := h.sp.Calls(); c[len(c)-1] != withdraw {
 		t.Fatalf("stopped before the UPDATE was sent or the bound: %q", c)
 	}
@@ -365,7 +395,7 @@ func TestStopWaitsUntilTheUpdateIsSent(t *testing.T) {
 	h.sp.HoldUpdates(true)
 	done := h.stop()
 	h.nextCall(t)
-	h.clk.BlockUntil(1)
+	h.waitTimer(t, done)
 	// The socket drains: the UPDATE leaves on the next look.
 	h.sp.HoldUpdates(false)
 	h.sp.mu.Lock()

@@ -5,8 +5,9 @@
 //   - Speaker, the BGP session itself: GoBGP embedded in the process
 //     (NewGoBGP), or Fake for tests. It speaks only to the configured
 //     peers, dials out to them, announces and withdraws one prefix with a
-//     given next hop, and accepts nothing from them (a router that sends
-//     its full table costs the director no memory).
+//     given next hop, and keeps the routes they send out of its RIB (GoBGP
+//     still holds them in its Adj-RIB-In: the routers should send the
+//     directors nothing, bird's `export none`).
 //   - Decide, the announcement policy, a pure function from the director's
 //     Health to a Decision with a typed Reason.
 //   - Controller, one goroutine that turns Health updates into Announce and

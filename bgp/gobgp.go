@@ -86,13 +86,7 @@ func (g *GoBGP) Start(ctx context.Context, cfg Config) error {
 		srv.Stop()
 		return fmt.Errorf("start GoBGP: %w", err)
 	}
-	// Accept nothing the routers send: the director routes nothing, and a
-	// full table would only cost memory.
-	if err := srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
-		Name:          "global",
-		Direction:     api.PolicyDirection_POLICY_DIRECTION_IMPORT,
-		DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT,
-	}}); err != nil {
+	if err := onlyLocalRoutes(ctx, srv); err != nil {
 		srv.Stop()
 		return fmt.Errorf("set GoBGP import policy: %w", err)
 	}
@@ -104,6 +98,28 @@ func (g *GoBGP) Start(ctx context.Context, cfg Config) error {
 	}
 	g.srv, g.cfg, g.cancel = srv, cfg, cancel
 	return nil
+}
+
+// onlyLocalRoutes keeps what the routers send out of the RIB: the director
+// routes nothing, so their routes would only cost best-path work and could
+// be advertised on to the other routers. GoBGP's global import policy also
+// sees the paths added through its API, hence "accept local, reject the
+// rest" rather than a plain reject.
+func onlyLocalRoutes(ctx context.Context, srv *server.BgpServer) error {
+	policy := &api.Policy{Name: "lvsdr-local-only", Statements: []*api.Statement{{
+		Name:       "lvsdr-accept-local",
+		Conditions: &api.Conditions{RouteType: api.Conditions_ROUTE_TYPE_LOCAL},
+		Actions:    &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT},
+	}}}
+	if err := srv.AddPolicy(ctx, &api.AddPolicyRequest{Policy: policy}); err != nil {
+		return err
+	}
+	return srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+		Name:          "global",
+		Direction:     api.PolicyDirection_POLICY_DIRECTION_IMPORT,
+		Policies:      []*api.Policy{{Name: policy.Name}},
+		DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT,
+	}})
 }
 
 func (g *GoBGP) onPeerEvent(ev *apiutil.WatchEventMessage_PeerEvent, at time.Time) {
