@@ -19,6 +19,7 @@ const (
 	keepalivedForwarding         = "nat"
 	keepalivedHTTPDelayBefore    = 3 * time.Second
 	keepalivedPersistenceDefault = 360 // seconds, persistence_timeout without a value
+	keepalivedAdvertInterval     = time.Second
 )
 
 // placeholderInterface is written where keepalived.conf does not say which
@@ -59,6 +60,11 @@ type converter struct {
 	vip     netip.Addr
 	vipNode *Node
 
+	options Options
+	globals globals
+	// haConf is director.ha; nil when no vrrp_instance carries the VIP.
+	haConf *haConfig
+
 	vrrpInstances []*vrrpInstance
 	vips          []vipEntry
 	// directorIface is director.interface; directorIfaceFrom, what in
@@ -79,11 +85,16 @@ type converter struct {
 // Convert turns keepalived.conf, read from file, into an lvsdr topology. The
 // Result holds the warnings even when an error stops the conversion.
 func Convert(file string, data []byte) (*Result, error) {
+	return Options{}.Convert(file, data)
+}
+
+// Convert is Convert with what keepalived.conf does not say.
+func (o Options) Convert(file string, data []byte) (*Result, error) {
 	nodes, warnings, err := Parse(file, data)
 	if err != nil {
 		return &Result{Warnings: warnings}, err
 	}
-	c := &converter{file: file, warnings: warnings, byAddr: map[netip.Addr]*realServer{}}
+	c := &converter{file: file, warnings: warnings, options: o, byAddr: map[netip.Addr]*realServer{}}
 	res := &Result{}
 	err = c.convert(nodes)
 	sort.SliceStable(c.warnings, func(i, j int) bool { return c.warnings[i].seq < c.warnings[j].seq })
@@ -114,6 +125,8 @@ func (c *converter) convert(nodes []*Node) error {
 			}
 		case "vrrp_instance":
 			c.vrrpInstance(n)
+		case "global_defs":
+			c.globalDefs(n)
 		default:
 			if n.HasBlock {
 				c.warnf(n, "%s block skipped: lvsdr has no equivalent (it programs IPVS and checks real servers, nothing else)", strings.TrimSpace(n.Keyword+" "+strings.Join(n.Args, " ")))
@@ -126,6 +139,7 @@ func (c *converter) convert(nodes []*Node) error {
 		return c.errorf(&Node{File: c.file, Line: 1}, "no virtual_server IP PORT block to convert")
 	}
 	c.interfaces()
+	c.ha()
 	c.notifyHook()
 	return nil
 }

@@ -534,6 +534,8 @@ virtual_server 10.0.0.100 81 {
 }
 vrrp_instance VI_1 {
   state MASTER
+  unicast_src_ip 10.0.0.1
+  unicast_peer { 10.0.0.2 }
   interface bond0
   virtual_router_id 51
   virtual_ipaddress {
@@ -563,22 +565,24 @@ virtual_server fwmark 3 {
 				if topo.Director.Interface != "bond0" {
 					t.Errorf("director.interface %q, want vrrp's bond0", topo.Director.Interface)
 				}
+				if h := topo.Director.HA; h == nil || h.VRID != 51 || len(h.Directors) != 2 || h.Directors[0].Name != "LVS_1" {
+					t.Errorf("director.ha %+v, want VRID 51 with LVS_1 and its peer", h)
+				}
 				if len(topo.Services) != 1 || topo.Services[0].Checks[0].Port != 8081 {
 					t.Errorf("services %+v", topo.Services)
 				}
 			},
 			warnings: []string{
-				"1|global_defs block skipped",
-				"4|vrrp_instance VI_1 skipped|10.0.0.100/24",
-				"9|virtual_ipaddress 10.0.0.100/24: lvsdr binds the VIP as 10.0.0.100/32, so that it brings no route|route to 10.0.0.0/24 through bond0|answered for that whole subnet",
-				"18|ha_suspend in virtual_server not carried",
-				"19|port 8080 not carried",
-				"20|notify_up /bin/up not carried|2 different scripts|when real server rs_10_0_0_3 of tcp_80 comes up|LVSDR_EVENT=check, LVSDR_STATE=up",
-				"21|notify_down /bin/down >/dev/null not carried|LVSDR_STATE=down", "21|without a shell",
-				"24|bindto in TCP_CHECK not carried",
-				"28|virtual_server fwmark 3 skipped",
+				"4|the priority of the peer 10.0.0.2 is in its own keepalived.conf|PLACEHOLDER",
+				"11|virtual_ipaddress 10.0.0.100/24: lvsdr binds the VIP as 10.0.0.100/32, so that it brings no route|route to 10.0.0.0/24 through bond0|answered for that whole subnet",
+				"20|ha_suspend in virtual_server not carried",
+				"21|port 8080 not carried",
+				"22|notify_up /bin/up not carried|2 different scripts|when real server rs_10_0_0_3 of tcp_80 comes up|LVSDR_EVENT=check, LVSDR_STATE=up",
+				"23|notify_down /bin/down >/dev/null not carried|LVSDR_STATE=down", "23|without a shell",
+				"26|bindto in TCP_CHECK not carried",
+				"30|virtual_server fwmark 3 skipped",
 			},
-			absent: []string{"director.interface set to", "router_id", "virtual_router_id", "not among the vrrp"},
+			absent: []string{"director.interface set to", "router_id", "virtual_router_id", "not among the vrrp", "global_defs", "state"},
 		},
 		{
 			name: "one notify script for every event becomes director.notify",
@@ -658,36 +662,11 @@ virtual_server 10.0.0.100 80 {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			topo, ws, res := convert(t, tt.conf)
+			topo, _, res := convert(t, tt.conf)
 			if tt.check != nil {
 				tt.check(t, topo)
 			}
-			for _, w := range tt.warnings {
-				parts := strings.Split(w, "|")
-				line := 0
-				if n, err := strconv.Atoi(parts[0]); err == nil {
-					line, parts = n, parts[1:]
-				}
-				if !warned(ws, line, parts...) {
-					t.Errorf("no warning on line %d with %q; got:\n%s", line, parts, formatWarnings(ws))
-				}
-			}
-			// Every warning travels in the YAML too.
-			for _, w := range ws {
-				if line := fmt.Sprintf("# warning: %s:%d: %s\n", w.File, w.Line, w.Message); !strings.Contains(string(res.YAML), line) {
-					t.Errorf("the YAML lacks the comment %q", line)
-				}
-			}
-			for _, line := range tt.inYAML {
-				if !strings.Contains(string(res.YAML), line) {
-					t.Errorf("the YAML lacks %q", line)
-				}
-			}
-			for _, a := range tt.absent {
-				if warned(ws, 0, a) {
-					t.Errorf("a warning holds %q:\n%s", a, formatWarnings(ws))
-				}
-			}
+			checkWarnings(t, res, tt.warnings, tt.absent, tt.inYAML)
 			if t.Failed() {
 				t.Logf("YAML:\n%s", res.YAML)
 			}
@@ -774,5 +753,40 @@ func TestConvertErrors(t *testing.T) {
 				t.Errorf("error %q spans several lines", err)
 			}
 		})
+	}
+}
+
+// checkWarnings asserts the warnings of a conversion: each of want,
+// "line|fragment|fragment..." (line 0 or none for any line), is there;
+// none holds a fragment of absent; each is a comment of the YAML too; and
+// the YAML holds every text of inYAML.
+func checkWarnings(t *testing.T, res *Result, want, absent, inYAML []string) {
+	t.Helper()
+	ws := res.Warnings
+	for _, w := range want {
+		parts := strings.Split(w, "|")
+		line := 0
+		if n, err := strconv.Atoi(parts[0]); err == nil {
+			line, parts = n, parts[1:]
+		}
+		if !warned(ws, line, parts...) {
+			t.Errorf("no warning on line %d with %q; got:\n%s", line, parts, formatWarnings(ws))
+		}
+	}
+	// Every warning travels in the YAML too.
+	for _, w := range ws {
+		if line := fmt.Sprintf("# warning: %s:%d: %s\n", w.File, w.Line, w.Message); !strings.Contains(string(res.YAML), line) {
+			t.Errorf("the YAML lacks the comment %q", line)
+		}
+	}
+	for _, line := range inYAML {
+		if !strings.Contains(string(res.YAML), line) {
+			t.Errorf("the YAML lacks %q", line)
+		}
+	}
+	for _, a := range absent {
+		if warned(ws, 0, a) {
+			t.Errorf("a warning holds %q:\n%s", a, formatWarnings(ws))
+		}
 	}
 }

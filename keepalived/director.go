@@ -2,71 +2,10 @@ package keepalived
 
 import (
 	"fmt"
-	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/lvsdr/lvsdr/topology"
 )
-
-// vipEntry is one line of a virtual_ipaddress block:
-// "ADDRESS[/BITS] [dev IF] [label L] ...".
-type vipEntry struct {
-	node     *Node
-	prefix   netip.Prefix
-	dev      string
-	instance *vrrpInstance
-}
-
-// vrrpInstance is what a vrrp_instance block says of the director's NIC.
-type vrrpInstance struct {
-	node  *Node
-	name  string
-	iface string
-}
-
-// vrrpInstance keeps the interface and addresses of a VRRP instance: they
-// say which NIC carries the VIP on the director.
-func (c *converter) vrrpInstance(n *Node) {
-	in := &vrrpInstance{node: n, name: strings.Join(n.Args, " ")}
-	var addrs []string
-	for _, k := range n.Block {
-		switch k.Keyword {
-		case "interface":
-			if len(k.Args) > 0 {
-				in.iface = k.Args[0]
-			}
-		case "virtual_ipaddress":
-			for _, a := range k.Block {
-				addrs = append(addrs, a.Keyword)
-				c.vipEntry(a, in)
-			}
-		}
-	}
-	msg := fmt.Sprintf("vrrp_instance %s skipped: lvsdr does not run VRRP, so the VIP fails over only if something else (keepalived in VRRP-only mode, pacemaker) moves it", in.name)
-	if len(addrs) > 0 {
-		msg += fmt.Sprintf("; its virtual_ipaddress %s", strings.Join(addrs, ", "))
-	}
-	c.warnf(n, "%s", msg)
-	c.vrrpInstances = append(c.vrrpInstances, in)
-}
-
-// vipEntry reads one virtual_ipaddress line of instance in.
-func (c *converter) vipEntry(n *Node, in *vrrpInstance) {
-	e := vipEntry{node: n, instance: in}
-	if p, err := netip.ParsePrefix(n.Keyword); err == nil {
-		e.prefix = p
-	} else if a, err := netip.ParseAddr(n.Keyword); err == nil {
-		e.prefix = netip.PrefixFrom(a, a.BitLen())
-	} else {
-		c.warnf(n, "virtual_ipaddress %s is not an address: not carried", n.Keyword)
-		return
-	}
-	if i := slices.Index(n.Args, "dev"); i >= 0 && i+1 < len(n.Args) {
-		e.dev = n.Args[i+1]
-	}
-	c.vips = append(c.vips, e)
-}
 
 // interfaces fills in what keepalived.conf's virtual_server blocks do not
 // say: the NICs on the director and on the real servers. The director's

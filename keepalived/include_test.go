@@ -80,7 +80,7 @@ include missing/*.conf
 	}
 	// Warnings name the included file and its line, in reading order.
 	want := []struct{ file, fragment string }{
-		{"conf.d/a.conf", "global_defs block skipped"},
+		{"conf.d/a.conf", "router_id not carried: no vrrp_instance becomes director.ha"},
 		{"more/extra.conf", "static_ipaddress block skipped"},
 		{"rs/two.conf", "bogus in real_server not carried"},
 		{"keepalived.conf", "include missing/*.conf matches no file"},

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/lvsdr/lvsdr/topology"
 )
@@ -104,7 +103,7 @@ func (c *converter) realServerBlock(n *Node, s *service) (rs *realServer, in inh
 // realServerName names a real server after its address, so that the name
 // says which host it is.
 func realServerName(addr netip.Addr) string {
-	return "rs_" + strings.NewReplacer(".", "_", ":", "_").Replace(addr.String())
+	return "rs_" + underscored(addr)
 }
 
 // overrides carries the checks of a real server that differ from its

@@ -71,6 +71,9 @@ func (c *converter) render() ([]byte, error) {
 	} else {
 		director.Content[1].LineComment = "check: the NIC that carries the VIP on the director"
 	}
+	if c.haConf != nil {
+		director.Content = append(director.Content, strNode("ha"), c.haNode())
+	}
 	if c.notify != nil {
 		var argv []*yaml.Node
 		for _, a := range c.notify {
@@ -211,7 +214,7 @@ func checkNode(ch *check) *yaml.Node {
 			pairs = append(pairs, "headers", mapNode(true, "Host", ch.host))
 		}
 		if ch.tlsSkipVerify {
-			pairs = append(pairs, "tls_insecure_skip_verify", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
+			pairs = append(pairs, "tls_insecure_skip_verify", boolNode(true))
 		}
 		if ch.tlsServerName != "" {
 			pairs = append(pairs, "tls_server_name", ch.tlsServerName)
@@ -284,4 +287,64 @@ func weightsComment(rs *realServer) string {
 		return ""
 	}
 	return fmt.Sprintf("keepalived: weight %s; lvsdr has one weight per real server", strings.Join(rs.otherWeights, ", "))
+}
+
+// haNode writes director.ha in the order of docs/configuration.md; the
+// keys keepalived.conf did not set are left to their defaults, but for
+// version, advert_interval, unicast and preempt, which must match on every
+// director and are written out so that the peers can be compared.
+func (c *converter) haNode() *yaml.Node {
+	h := c.haConf
+	advert := keepalivedAdvertInterval
+	if h.advert.set {
+		advert = h.advert.v
+	}
+	pairs := []any{
+		"vrid", h.vrid,
+		"version", h.version,
+		"advert_interval", formatDuration(advert),
+		"unicast", boolNode(h.unicast),
+		"preempt", boolNode(h.preempt),
+	}
+	if h.preemptDelay.set {
+		pairs = append(pairs, "preempt_delay", formatDuration(h.preemptDelay.v))
+	}
+	if h.garpRepeat.set {
+		pairs = append(pairs, "garp_repeat", h.garpRepeat.v)
+	}
+	if h.garpDelay.set {
+		pairs = append(pairs, "garp_delay", formatDuration(h.garpDelay.v))
+	}
+	if h.garpRefresh.set {
+		pairs = append(pairs, "garp_refresh", formatDuration(h.garpRefresh.v))
+	}
+	if h.sync {
+		pairs = append(pairs, "connection_sync", boolNode(true))
+		if h.syncID.set {
+			pairs = append(pairs, "sync_id", h.syncID.v)
+		}
+		if h.syncGroup != "" {
+			pairs = append(pairs, "sync_group", h.syncGroup)
+		}
+		if h.syncPort.set {
+			pairs = append(pairs, "sync_port", h.syncPort.v)
+		}
+	}
+	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	for _, d := range h.directors {
+		entry := []any{"name", d.name}
+		if d.addr.IsValid() {
+			entry = append(entry, "address", d.addr.String())
+		}
+		entry = append(entry, "priority", d.priority)
+		item := mapNode(true, entry...)
+		item.LineComment = d.comment
+		seq.Content = append(seq.Content, item)
+	}
+	pairs = append(pairs, "directors", seq)
+	return mapNode(false, pairs...)
+}
+
+func boolNode(v bool) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(v)}
 }

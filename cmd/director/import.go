@@ -15,19 +15,24 @@ import (
 // conversion is checked with the same validation as `director validate`, so
 // that an operator never installs a file the director would refuse.
 func importKeepalivedCommand() *cobra.Command {
-	var output string
+	var output, directorAddress string
 	var force bool
+	var peers []string
 	cmd := &cobra.Command{
 		Use:   "import-keepalived FILE",
-		Short: "Convert keepalived.conf's virtual_server blocks to a YAML topology; what cannot be carried is printed as warnings",
+		Short: "Convert keepalived.conf (its virtual_server blocks, and the VIP's vrrp_instance as director.ha) to a YAML topology; what cannot be carried is printed as warnings",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			file := args[0]
+			opts, err := keepalived.ParseOptions(directorAddress, peers)
+			if err != nil {
+				return fmt.Errorf("import-keepalived: %w", err)
+			}
 			data, err := os.ReadFile(file)
 			if err != nil {
 				return fmt.Errorf("import-keepalived: %w", err)
 			}
-			res, err := keepalived.Convert(file, data)
+			res, err := opts.Convert(file, data)
 			stderr := cmd.ErrOrStderr()
 			for _, w := range res.Warnings {
 				fmt.Fprintf(stderr, "director: import-keepalived: %s:%d: warning: %s\n", w.File, w.Line, w.Message)
@@ -57,6 +62,8 @@ func importKeepalivedCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write the topology to this file instead of stdout; an existing file is kept unless --force")
 	cmd.Flags().BoolVar(&force, "force", false, "with -o, overwrite an existing file")
+	cmd.Flags().StringVar(&directorAddress, "director-address", "", "this director's address on director.interface, for director.ha when the vrrp_instance has no unicast_src_ip")
+	cmd.Flags().StringArrayVar(&peers, "peer", nil, "another VRRP router of the VIP as ADDRESS=PRIORITY (its priority is in its own keepalived.conf); repeat for each")
 	return cmd
 }
 

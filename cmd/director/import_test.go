@@ -58,3 +58,43 @@ func TestImportKeepalivedOutputNotOverwritten(t *testing.T) {
 		t.Fatalf("new file:\n%s", got)
 	}
 }
+
+// The flags give director.ha what keepalived.conf does not say.
+func TestImportKeepalivedHAFlags(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "keepalived.conf")
+	data := `vrrp_instance VI_1 {
+  interface eth1
+  virtual_router_id 51
+  priority 150
+  virtual_ipaddress {
+    10.0.0.100
+  }
+}
+virtual_server 10.0.0.100 80 {
+  lb_algo wrr
+  lb_kind NAT
+  real_server 10.0.0.2 80 {
+  }
+}
+`
+	if err := os.WriteFile(conf, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "topology.yaml")
+	if stderr, err := runImport(t, conf, "-o", out, "--director-address", "10.0.0.10", "--peer", "10.0.0.11=100"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	got, _ := os.ReadFile(out)
+	for _, want := range []string{
+		"      - {name: lb_10_0_0_10, address: 10.0.0.10, priority: 150} # this director\n",
+		"      - {name: lb_10_0_0_11, address: 10.0.0.11, priority: 100}\n",
+	} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("the topology lacks %q:\n%s", want, got)
+		}
+	}
+	if _, err := runImport(t, conf, "--peer", "10.0.0.11"); err == nil || !strings.Contains(err.Error(), "want ADDRESS=PRIORITY") {
+		t.Errorf("a bad --peer: %v", err)
+	}
+}
