@@ -129,7 +129,7 @@ func (c *converter) convert(nodes []*Node) error {
 			c.globalDefs(n)
 		default:
 			if n.HasBlock {
-				c.warnf(n, "%s block skipped: lvsdr has no equivalent (it programs IPVS and checks real servers, nothing else)", strings.TrimSpace(n.Keyword+" "+strings.Join(n.Args, " ")))
+				c.warnf(n, "%s block skipped: lvsdr has no equivalent", strings.TrimSpace(n.Keyword+" "+strings.Join(n.Args, " ")))
 			} else {
 				c.warnf(n, "%s not carried: lvsdr has no equivalent", n.Keyword)
 			}

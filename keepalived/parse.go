@@ -1,7 +1,9 @@
-// Package keepalived reads keepalived.conf and converts its LVS virtual
-// servers into an lvsdr YAML topology, so that a deployment can move from
-// keepalived to lvsdr without retyping it. What lvsdr cannot carry is never
-// dropped silently: each such keyword becomes a Warning with its line.
+// Package keepalived reads keepalived.conf, with the files it includes, and
+// converts its LVS virtual servers and the VIP's VRRP instance into an
+// lvsdr YAML topology, so that a deployment can move from keepalived to
+// lvsdr without retyping it. What lvsdr cannot carry, or carries with
+// another meaning, is never dropped silently: each becomes a Warning with
+// its file and line, printed and written at the top of the YAML.
 package keepalived
 
 import (
