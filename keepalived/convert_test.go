@@ -160,6 +160,7 @@ func TestConvert(t *testing.T) {
   delay_loop 10
   lb_algo rr
   lb_kind NAT
+  protocol TCP
   real_server 10.0.0.2 80 {
     weight 3
     inhibit_on_failure
@@ -202,6 +203,7 @@ func TestConvert(t *testing.T) {
       connect_timeout 3
     }
   }
+  protocol TCP
 }
 `,
 			check: func(t *testing.T, topo *topology.Topology) {
@@ -296,14 +298,14 @@ func TestConvert(t *testing.T) {
 `,
 			check: func(t *testing.T, topo *topology.Topology) {
 				s := topo.Services[0]
-				if s.Scheduler != "wlc" || s.Forwarding != topology.NAT || s.PersistenceTimeout != 6*time.Minute {
+				if s.Scheduler != "wlc" || s.Forwarding != topology.NAT || s.PersistenceTimeout != 6*time.Minute || s.Protocol != topology.UDP {
 					t.Errorf("service %+v", s)
 				}
 				if s.Checks[0].Interval != topology.DefaultInterval {
 					t.Errorf("interval %s, want lvsdr's default", s.Checks[0].Interval)
 				}
 			},
-			warnings: []string{"1|no lb_algo|wlc", "1|no lb_kind|nat", "1|no delay_loop|60s"},
+			warnings: []string{"1|no lb_algo|wlc", "1|no lb_kind|nat", "1|no delay_loop|60s", "1|has no protocol: keepalived programs it as UDP, so it is carried as udp"},
 		},
 		{
 			name: "settings inherited from virtual_server and real_server",
@@ -363,6 +365,7 @@ func TestConvert(t *testing.T) {
     TCP_CHECK {
     }
   }
+  protocol TCP
 }
 virtual_server 10.0.0.100 5671 {
   delay_loop 5
@@ -373,6 +376,7 @@ virtual_server 10.0.0.100 5671 {
     TCP_CHECK {
     }
   }
+  protocol TCP
 }
 `,
 			check: func(t *testing.T, topo *topology.Topology) {
@@ -387,7 +391,7 @@ virtual_server 10.0.0.100 5671 {
 					t.Errorf("amqps %+v", amqps)
 				}
 			},
-			warnings: []string{"19|weight 5 here and 1 in amqp (line 10)|no per-service weight|1 is kept"},
+			warnings: []string{"20|weight 5 here and 1 in amqp (line 10)|no per-service weight|1 is kept"},
 			inYAML:   []string{"  - {name: rs_10_0_0_3, address: 10.0.0.3, weight: 1} # keepalived: weight 5 in amqps; lvsdr has one weight per real server\n"},
 		},
 		{
@@ -465,7 +469,7 @@ virtual_server 10.0.0.100 5671 {
 			warnings: []string{"20|the tcp check of real_server 10.0.0.3 differs from that of real_server 10.0.0.2 (line 5) in more than its settings"},
 		},
 		{
-			name: "a virtual_server without real servers",
+			name: "a virtual_server without real servers is skipped, as keepalived skips it",
 			conf: `virtual_server 10.0.0.100 80 {
   delay_loop 5
   lb_algo wrr
@@ -485,11 +489,11 @@ virtual_server 10.0.0.100 81 {
 }
 `,
 			check: func(t *testing.T, topo *topology.Topology) {
-				if got := topo.Services[1].RealServers; len(got) != 2 {
-					t.Errorf("tcp_81 runs on %v, want every real server", got)
+				if len(topo.Services) != 1 {
+					t.Errorf("services %+v, want port 80's only", topo.Services)
 				}
 			},
-			warnings: []string{"14|has no real_server|every real server"},
+			warnings: []string{"14|virtual_server 10.0.0.100 81 skipped: it has no real_server, and keepalived ignores such a virtual_server too"},
 		},
 		{
 			name: "no checker at all",
@@ -557,6 +561,7 @@ virtual_server 10.0.0.100 80 {
       bindto 10.0.0.1
     }
   }
+  protocol TCP
 }
 virtual_server fwmark 3 {
 }
@@ -580,7 +585,7 @@ virtual_server fwmark 3 {
 				"22|notify_up /bin/up not carried|2 different scripts|when real server rs_10_0_0_3 of tcp_80 comes up|LVSDR_EVENT=check, LVSDR_STATE=up",
 				"23|notify_down /bin/down >/dev/null not carried|LVSDR_STATE=down", "23|without a shell",
 				"26|bindto in TCP_CHECK not carried",
-				"30|virtual_server fwmark 3 skipped",
+				"31|virtual_server fwmark 3 skipped",
 			},
 			absent: []string{"director.interface set to", "router_id", "virtual_router_id", "not among the vrrp", "global_defs", "state"},
 		},
@@ -597,6 +602,7 @@ virtual_server fwmark 3 {
   real_server 10.0.0.3 80 {
     notify_down /bin/true
   }
+  protocol TCP
 }
 `,
 			check: func(t *testing.T, topo *topology.Topology) {
@@ -721,8 +727,8 @@ func TestConvertErrors(t *testing.T) {
 	}{
 		{
 			name: "two VIPs",
-			conf: "virtual_server 10.0.0.100 80 {\n}\n\nvirtual_server 10.0.0.101 80 {\n}\n",
-			want: "test.conf:4: virtual_server 10.0.0.101: lvsdr carries one VIP per topology, and line 1 declared 10.0.0.100",
+			conf: "virtual_server 10.0.0.100 80 {\n  real_server 10.0.0.2 80 {\n  }\n}\nvirtual_server 10.0.0.101 80 {\n  real_server 10.0.0.2 80 {\n  }\n}\n",
+			want: "test.conf:5: virtual_server 10.0.0.101: lvsdr carries one VIP per topology, and line 1 declared 10.0.0.100",
 		},
 		{
 			name: "no virtual_server",

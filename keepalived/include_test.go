@@ -42,7 +42,7 @@ include missing/*.conf
 `,
 		// Read in name order, a before b; the dot file and the directory
 		// are left out, as glob(3) leaves them.
-		"conf.d/b.conf":         "virtual_server 10.0.0.100 5671 {\n  lb_algo rr\n  lb_kind NAT\n}\n",
+		"conf.d/b.conf":         "virtual_server 10.0.0.100 5671 {\n  lb_algo rr\n  lb_kind NAT\n  real_server 10.0.0.2 5671 {\n  }\n}\n",
 		"conf.d/a.conf":         "global_defs {\n  router_id A\n}\ninclude ../more/extra.conf\n",
 		"conf.d/.hidden.conf":   "virtual_server 10.0.0.100 9999 {\n}\n",
 		"conf.d/sub.conf/x":     "",

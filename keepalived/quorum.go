@@ -45,40 +45,36 @@ var quorumExtras = map[string]string{
 // the same; otherwise no count does, and the quorum is refused with what
 // it would take.
 func (c *converter) quorum(n *Node, s *service) {
-	q, ok := c.integer(n, 1, math.MaxInt32)
-	if !ok {
-		return
-	}
-	if len(s.weights) == 0 {
-		c.warnf(n, "quorum %d not carried: %s has no real_server, so keepalived's sum of weights is 0 and never reaches it; lvsdr gives the service every real server and its default quorum of 1", q, s.name)
+	given, ok := c.integer(n, 1, math.MaxInt32)
+	if !ok || len(s.weights) == 0 {
 		return
 	}
 	total := 0
 	for _, w := range s.weights {
 		total += w
 	}
-	w := s.weights[0]
+	// keepalived 2.2 lowers a quorum above the total weight to it, and
+	// logs that it "exceeds total weight of real servers".
+	q, lowered := given, ""
+	if q > total {
+		q = total
+		lowered = fmt.Sprintf(" (keepalived lowers it to %d, the total weight of the real servers)", total)
+	}
 	if slices.Min(s.weights) != slices.Max(s.weights) {
 		sorted := slices.Sorted(slices.Values(s.weights))
 		fewest, most := serversToReach(q, slices.Backward(sorted)), serversToReach(q, slices.All(sorted))
-		reach := fmt.Sprintf("%d to %d of them make %d, depending on which are up", fewest, most, q)
-		if total < q {
-			reach = fmt.Sprintf("they sum to %d, so keepalived never reaches %d", total, q)
-		}
-		c.warnf(n, "quorum %d not carried: keepalived's quorum is a sum of the weights of the real servers up, lvsdr's a count of real servers, and no count means the same here: %s weighs %s, %s; set services[].quorum (%s) by hand, lvsdr's default is 1", q, s.name, joinInts(s.weights), reach, s.name)
+		c.warnf(n, "quorum %d%s not carried: keepalived's quorum is a sum of the weights of the real servers up, lvsdr's a count of real servers, and no count means the same here: %s weighs %s, and %d to %d of them make %d, depending on which are up; set services[].quorum (%s) by hand, lvsdr's default is 1", given, lowered, s.name, joinInts(s.weights), fewest, most, q, s.name)
 		return
 	}
+	w := s.weights[0]
 	if w == 0 {
-		c.warnf(n, "quorum %d not carried: every real server of %s has weight 0, so keepalived's sum of weights never reaches it; lvsdr's default quorum of 1 is kept", q, s.name)
+		c.warnf(n, "quorum %d not carried: every real server of %s has weight 0, so keepalived lowers its quorum to 0 and never loses it; lvsdr's quorum counts servers, its default of 1 is kept", given, s.name)
 		return
 	}
 	count := (q + w - 1) / w
 	s.quorum = some(count)
-	switch {
-	case count > len(s.weights):
-		c.warnf(n, "quorum %d carried as quorum: %d, which lvsdr refuses: every real server of %s weighs %d, so it takes %d of them to reach %d, and the service has %d; keepalived never reached it either", q, count, s.name, w, count, q, len(s.weights))
-	case w != 1:
-		c.warnf(n, "quorum %d carried as quorum: %d: keepalived's quorum is a sum of the weights of the real servers up, lvsdr's a count of real servers; every real server of %s weighs %d, so %d of them reach %d (a later change of weights changes keepalived's quorum, not lvsdr's)", q, count, s.name, w, count, q)
+	if w != 1 || lowered != "" {
+		c.warnf(n, "quorum %d%s carried as quorum: %d: keepalived's quorum is a sum of the weights of the real servers up, lvsdr's a count of real servers; every real server of %s weighs %d, so %d of them make %d (a later change of weights changes keepalived's quorum, not lvsdr's)", given, lowered, count, s.name, w, count, q)
 	}
 }
 

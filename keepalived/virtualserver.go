@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -55,13 +56,18 @@ func (c *converter) virtualServer(n *Node) error {
 		c.warnf(n, "virtual_server %s 0 skipped: lvsdr has no all-ports service; declare each port", addr)
 		return nil
 	}
+	if !slices.ContainsFunc(n.Block, func(k *Node) bool { return k.Keyword == "real_server" }) {
+		// keepalived 2.2 logs "has no real servers - ignoring".
+		c.warnf(n, "virtual_server %s %d skipped: it has no real_server, and keepalived ignores such a virtual_server too", addr, port)
+		return nil
+	}
 	if !c.vip.IsValid() {
 		c.vip, c.vipNode = addr, n
 	} else if addr != c.vip {
 		return c.errorf(n, "virtual_server %s: lvsdr carries one VIP per topology, and %s declared %s; split keepalived.conf by VIP and convert each part", addr, c.where(c.vipNode), c.vip)
 	}
 
-	s := &service{node: n, port: port, protocol: string(topology.TCP), onFailure: topology.Remove}
+	s := &service{node: n, port: port, onFailure: topology.Remove}
 	var vs inherited
 	var rsNodes []*Node
 	var schedSet, fwdSet bool
@@ -117,6 +123,11 @@ func (c *converter) virtualServer(n *Node) error {
 			c.notCarried(k, "virtual_server")
 		}
 	}
+	if s.protocol == "" {
+		// keepalived 2.2 logs "no protocol set - defaulting to UDP".
+		s.protocol = string(topology.UDP)
+		c.warnf(n, "virtual_server %s %d has no protocol: keepalived programs it as UDP, so it is carried as udp; if TCP was meant, keepalived was not balancing its TCP traffic: set protocol: tcp", addr, port)
+	}
 	if !schedSet {
 		s.scheduler = keepalivedScheduler
 		c.warnf(n, "virtual_server %s %d has no lb_algo: carried as keepalived's default %s (lvsdr's default is %s)", addr, port, keepalivedScheduler, topology.DefaultScheduler)
@@ -132,9 +143,6 @@ func (c *converter) virtualServer(n *Node) error {
 	}
 	c.services = append(c.services, s)
 
-	if len(rsNodes) == 0 {
-		c.warnf(n, "virtual_server %s %d has no real_server: the service gets every real server of the file", addr, port)
-	}
 	var cands []candidate
 	drains := 0
 	for _, rn := range rsNodes {
