@@ -240,15 +240,22 @@ func TestUpdateKeepsLoopsOfRebuiltMarkedProbers(t *testing.T) {
 		return []Target{tg}
 	}
 	m.Update(build())
-	before := m.loops[Key{"amqp", "rs1", "tcp"}]
+	before := entryOf(m, Key{"amqp", "rs1", "tcp"})
 	m.Update(build())
-	if after := m.loops[Key{"amqp", "rs1", "tcp"}]; after != before {
+	if after := entryOf(m, Key{"amqp", "rs1", "tcp"}); after != before {
 		t.Error("an unchanged check through the VIP was restarted by a reload")
 	}
 	changed := build()
 	changed[0].Interval = 7 * time.Second
 	m.Update(changed)
-	if after := m.loops[Key{"amqp", "rs1", "tcp"}]; after == before {
+	if after := entryOf(m, Key{"amqp", "rs1", "tcp"}); after == before {
 		t.Error("a check whose interval changed kept its old loop")
 	}
+}
+
+// entryOf returns the scheduler's entry of a key.
+func entryOf(m *Manager, key Key) *entry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.entries[key]
 }

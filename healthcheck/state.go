@@ -32,6 +32,9 @@ type Status struct {
 	LastError error
 	// Latency is how long the last probe took.
 	Latency time.Duration
+	// Lateness is how long after it was due the last probe started: zero
+	// while the checker keeps up.
+	Lateness time.Duration
 	// Passes counts consecutive passing checks while Down, towards rise.
 	Passes int
 }
