@@ -51,6 +51,40 @@ func TestCheckThroughTheVIPTakesOutANodeWithoutItsLoopbackVIP(t *testing.T) {
 	h.advanceUntil(3*topo.Services[0].Checks[0].Interval, has(amqpNode2))
 }
 
+// A reload builds every prober afresh. A check through the VIP dials with a
+// Control func (SO_MARK), never equal to its rebuilt self: if the director
+// compared built probers, every reload would restart those checks (and
+// re-spread their first probes). The probers built by a reload that
+// changes nothing must never be used.
+func TestReloadKeepsTheLoopsOfChecksThroughTheVIP(t *testing.T) {
+	topo := reference()
+	topo.Director.CheckMarkBase = 100
+	topo.Services[0].Checks[0].ThroughVIP = true
+	h := newHarness(t, topo)
+	for i, rs := range topo.RealServers {
+		h.net.marks[101+uint32(i)] = rs.Address
+	}
+	h.start()
+	h.advanceUntil(10*time.Second, has(amqpNode2))
+	h.net.mu.Lock()
+	h.net.generation = 1
+	h.net.mu.Unlock()
+	h.d.Reload()
+	h.settle()
+	for range 2 * topo.Services[0].Checks[0].Interval / time.Second {
+		h.clock.Advance(time.Second)
+		h.settle()
+	}
+	h.net.mu.Lock()
+	defer h.net.mu.Unlock()
+	if h.net.probed[0] == 0 {
+		t.Fatal("no probe after the reload: the test proves nothing")
+	}
+	if n := h.net.probed[1]; n != 0 {
+		t.Errorf("%d probes by the probers of a reload that changed nothing: its checks were restarted", n)
+	}
+}
+
 func TestEveryCheckMustPass(t *testing.T) {
 	topo := reference()
 	amqp := &topo.Services[0]

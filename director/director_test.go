@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"runtime"
@@ -64,6 +65,11 @@ type fakeNet struct {
 	// marks maps a check mark to its real server, as the kernel's
 	// firewall-mark services do.
 	marks map[uint32]netip.Addr
+	// generation is stamped on every prober built; probed counts the
+	// probes made by the probers of each generation.
+	generation int
+	built      map[*fakeProber]int
+	probed     map[int]int
 }
 
 func (n *fakeNet) setDown(ep netip.AddrPort, down bool) {
@@ -72,14 +78,19 @@ func (n *fakeNet) setDown(ep netip.AddrPort, down bool) {
 	n.down[ep] = down
 }
 
+// fakeProber answers from the fake network. Like the director's own
+// probers, it holds the dialer it would dial with: for a check through the
+// VIP, one with a Control func that sets the mark.
 type fakeProber struct {
 	net    *fakeNet
 	target ProbeTarget
+	dialer *net.Dialer
 }
 
-func (p fakeProber) Probe(context.Context) error {
+func (p *fakeProber) Probe(context.Context) error {
 	p.net.mu.Lock()
 	defer p.net.mu.Unlock()
+	p.net.probed[p.net.built[p]]++
 	ep := p.target.Address
 	if p.target.Mark != 0 {
 		rs, ok := p.net.marks[p.target.Mark]
@@ -181,7 +192,8 @@ func newHarness(t *testing.T, topo *topology.Topology) *harness {
 		t:      t,
 		kernel: ipvsctl.NewFakeKernel(),
 		clock:  clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
-		net:    &fakeNet{down: map[netip.AddrPort]bool{}, vipMissing: map[netip.Addr]bool{}, marks: map[uint32]netip.Addr{}},
+		net: &fakeNet{down: map[netip.AddrPort]bool{}, vipMissing: map[netip.Addr]bool{}, marks: map[uint32]netip.Addr{},
+			built: map[*fakeProber]int{}, probed: map[int]int{}},
 		vip:    &fakeVIP{bound: map[string]netip.Addr{}},
 		sysctl: &fakeSysctl{values: map[string]string{}},
 		state:  StateFile{Path: filepath.Join(t.TempDir(), "director.json")},
@@ -209,7 +221,11 @@ func (h *harness) start() {
 			return h.topo.Load(), nil
 		},
 		NewProber: func(target ProbeTarget, _ topology.Check) healthcheck.Prober {
-			return fakeProber{net: h.net, target: target}
+			p := &fakeProber{net: h.net, target: target, dialer: healthcheck.MarkedDialer(target.Mark, target.Source)}
+			h.net.mu.Lock()
+			defer h.net.mu.Unlock()
+			h.net.built[p] = h.net.generation
+			return p
 		},
 		ControlSocket: h.controlSocket,
 	})
