@@ -145,16 +145,18 @@ func (c *converter) haFrom(in *vrrpInstance) *haConfig {
 		}
 	}
 	c.garp(g.garpDelay, g.garpRepeat, g.garpRefresh, h)
-	var garpDelay, garpRepeat, garpRefresh, preemptDelay, nopreempt, srcIP, syncIface, auth *Node
+	var garpDelay, garpRepeat, garpRefresh, preemptDelay, nopreempt, srcIP, syncIface, auth, advert *Node
 	var peers []netip.Addr
-	priority := keepalivedPriority
+	priority, master := 0, false
 	for _, k := range in.node.Block {
 		switch k.Keyword {
 		case "interface", "virtual_ipaddress", "preempt":
 			// Read with the instance; preempt is keepalived's default.
 		case "state":
-			// keepalived starts every instance as backup too, and lets
-			// the priorities decide.
+			// It matters only through keepalived's rules below: lvsdr
+			// starts every director as backup and lets the priorities
+			// decide.
+			master = strings.EqualFold(firstArg(k), "MASTER")
 		case "virtual_router_id":
 			if v, ok := c.integer(k, 1, 255); ok {
 				h.vrid = v
@@ -165,7 +167,7 @@ func (c *converter) haFrom(in *vrrpInstance) *haConfig {
 			}
 		case "advert_int":
 			if d, ok := c.seconds(k); ok {
-				h.advert = some(d)
+				h.advert, advert = some(d), k
 			}
 		case "version":
 			if v, ok := c.integer(k, 2, 3); ok {
@@ -228,14 +230,61 @@ func (c *converter) haFrom(in *vrrpInstance) *haConfig {
 	if in.iface != "" && in.iface != c.directorIface {
 		c.warnf(in.node, "vrrp_instance %s runs on %s, and lvsdr sends and receives VRRP on director.interface, %s, the VIP's NIC: the keepalived directors of VRID %d must hear it there", in.name, in.iface, c.directorIface, h.vrid)
 	}
-	if nopreempt != nil && preemptDelay != nil {
-		c.warnf(preemptDelay, "preempt_delay not carried: with nopreempt there is no preemption to delay, in keepalived as in lvsdr")
-		h.preemptDelay = opt[time.Duration]{}
-	}
+	priority = c.keepalivedVRRPRules(h, instanceSettings{priority, master, nopreempt, preemptDelay, advert})
 	c.advertisedAddresses(in, h)
 	c.syncDaemon(in, h, syncIface)
 	c.haDirectors(in, h, srcIP, priority, peers)
 	return h
+}
+
+// keepalivedVRRPRules applies what keepalived 2.2 makes of an instance's
+// settings (vrrp.c, vrrp_complete_instance), so that director.ha behaves as
+// the instance did: without a priority, state MASTER means 255, the
+// address owner's, else 100; nopreempt means nothing at 255 or with state
+// MASTER; preempt_delay nothing with state MASTER or nopreempt; a VRRPv2
+// advert interval is whole seconds, rounded.
+// It returns the priority.
+func (c *converter) keepalivedVRRPRules(h *haConfig, in instanceSettings) int {
+	priority, master, nopreempt, preemptDelay := in.priority, in.master, in.nopreempt, in.preemptDelay
+	if priority == 0 {
+		priority = keepalivedPriority
+		if master {
+			priority = 255
+		}
+	}
+	if nopreempt != nil && (priority == 255 || master) {
+		why := "priority 255"
+		if master {
+			why = "state MASTER"
+		}
+		c.warnf(nopreempt, "nopreempt not carried: keepalived ignores it with %s, so it preempted", why)
+		h.preempt = true
+	}
+	if preemptDelay != nil && h.preemptDelay.set {
+		switch {
+		case master:
+			c.warnf(preemptDelay, "preempt_delay not carried: keepalived ignores it with state MASTER")
+			h.preemptDelay = opt[time.Duration]{}
+		case !h.preempt:
+			c.warnf(preemptDelay, "preempt_delay not carried: with nopreempt there is no preemption to delay, in keepalived as in lvsdr")
+			h.preemptDelay = opt[time.Duration]{}
+		}
+	}
+	if h.version == 2 && h.advert.set && h.advert.v%time.Second != 0 {
+		rounded := max(h.advert.v.Round(time.Second), time.Second)
+		c.warnf(in.advert, "advert_int %s carried as %s: VRRPv2 counts whole seconds, and keepalived rounds it too", formatDuration(h.advert.v), formatDuration(rounded))
+		h.advert = some(rounded)
+	}
+	return priority
+}
+
+// instanceSettings are what keepalived's rules for an instance look at:
+// its priority (0: not given), its state, and where nopreempt,
+// preempt_delay and advert_int are given.
+type instanceSettings struct {
+	priority                        int
+	master                          bool
+	nopreempt, preemptDelay, advert *Node
 }
 
 // garp reads keepalived's gratuitous ARP settings, global or of the

@@ -156,6 +156,36 @@ vrrp_instance VI_1 {
 			problems: []string{"address is required", "lists 1 director"},
 		},
 		{
+			name: "keepalived's rules: state MASTER is priority 255, preempts at once; VRRPv2 rounds the interval",
+			conf: `vrrp_instance VI_1 {
+  state MASTER
+  interface eth1
+  virtual_router_id 9
+  advert_int 1.6
+  nopreempt
+  preempt_delay 3
+  unicast_src_ip 10.0.0.10
+  unicast_peer {
+    10.0.0.11
+  }
+  virtual_ipaddress {
+    10.0.0.100
+  }
+}
+` + haService,
+			opts: Options{Peers: map[netip.Addr]int{netip.MustParseAddr("10.0.0.11"): 100}},
+			want: &topology.HA{VRID: 9, Version: 2, AdvertInterval: 2 * time.Second, Unicast: true, Preempt: true,
+				Directors: []topology.HADirector{
+					{Name: "lb_10_0_0_10", Address: netip.MustParseAddr("10.0.0.10"), Priority: 255},
+					{Name: "lb_10_0_0_11", Address: netip.MustParseAddr("10.0.0.11"), Priority: 100},
+				}},
+			warnings: []string{
+				"5|advert_int 1.6s carried as 2s: VRRPv2 counts whole seconds, and keepalived rounds it too",
+				"6|nopreempt not carried: keepalived ignores it with state MASTER",
+				"7|preempt_delay not carried: keepalived ignores it with state MASTER",
+			},
+		},
+		{
 			name: "only the VIP's instance is carried",
 			conf: `vrrp_instance OTHER {
   interface eth1
