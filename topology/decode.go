@@ -81,12 +81,17 @@ func (d *decoder) mapping(n *yaml.Node, path string, fs fields) map[string]*yaml
 		d.problemf(n, "%s must be a mapping of keys, not %s", path, describe(n))
 		return seen
 	}
+	if d.levels == nil {
+		d.levels = map[*yaml.Node]level{}
+	}
+	d.levels[n] = level{path: path, keys: fs}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, value := n.Content[i], n.Content[i+1]
 		decode, known := fs[key.Value]
 		switch {
 		case !known:
-			d.problemf(key, "%s: unknown key %q (known: %s)", path, key.Value, strings.Join(sortedKeys(fs), ", "))
+			// Reported at the end, when the mappings above it are known.
+			d.unknown = append(d.unknown, unknownKey{key: key, parent: n, index: i, path: path, keys: fs})
 		case seen[key.Value] != nil:
 			d.problemf(key, "%s: key %q given twice (first on line %d)", path, key.Value, seen[key.Value].Line)
 		default:
@@ -135,7 +140,11 @@ func (d *decoder) boolean(n *yaml.Node, path string, dst *bool) {
 		return
 	}
 	if n.Tag != "!!bool" {
-		d.problemf(n, "%s must be true or false, not %q", path, v)
+		hint := ""
+		if v == "true" || v == "false" {
+			hint = quotedHint(n, v)
+		}
+		d.problemf(n, "%s must be true or false, not %q%s", path, v, hint)
 		return
 	}
 	*dst = v == "true" || v == "True" || v == "TRUE"
@@ -154,7 +163,11 @@ func (d *decoder) integer(n *yaml.Node, path string, lo, hi int64) (int64, bool)
 	}
 	i, err := strconv.ParseInt(v, 10, 64)
 	if n.Tag != "!!int" || err != nil {
-		d.problemf(n, "%s must be a whole number, not %q", path, v)
+		hint := ""
+		if err == nil {
+			hint = quotedHint(n, v)
+		}
+		d.problemf(n, "%s must be a whole number, not %q%s", path, v, hint)
 		return 0, false
 	}
 	if i < lo || i > hi {
@@ -179,7 +192,11 @@ func (d *decoder) duration(n *yaml.Node, path string, dst *time.Duration) bool {
 		}
 		dur = time.Duration(secs) * time.Second
 	} else if dur, err = time.ParseDuration(v); err != nil {
-		d.problemf(n, "%s must be a duration such as 3s, 1m30s or a whole number of seconds, not %q", path, v)
+		hint := ""
+		if _, intErr := strconv.ParseUint(v, 10, 32); intErr == nil {
+			hint = quotedHint(n, v+"s")
+		}
+		d.problemf(n, "%s must be a duration such as 3s, 1m30s or a whole number of seconds, not %q%s", path, v, hint)
 		return false
 	}
 	if dur < 0 {
@@ -219,7 +236,7 @@ func (d *decoder) oneOf(n *yaml.Node, path string, allowed []string, dst *string
 		return
 	}
 	if !slices.Contains(allowed, v) {
-		d.problemf(n, "%s: unknown value %q (one of %s)", path, v, strings.Join(allowed, " "))
+		d.problemf(n, "%s: unknown value %q%s (one of %s)", path, v, didYouMean(v, allowed), strings.Join(allowed, " "))
 		return
 	}
 	*dst = v

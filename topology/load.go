@@ -61,7 +61,7 @@ func Parse(file string, data []byte) (*Topology, error) {
 	d := &decoder{file: file}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		d.problems = append(d.problems, Problem{File: file, Line: yamlErrorLine(err), Message: strings.TrimPrefix(err.Error(), "yaml: ")})
+		d.problems = append(d.problems, syntaxProblem(file, data, err))
 		return nil, d.err()
 	}
 	if root.Kind == 0 || len(root.Content) == 0 {
@@ -69,6 +69,7 @@ func Parse(file string, data []byte) (*Topology, error) {
 		return nil, d.err()
 	}
 	t := d.topology(root.Content[0])
+	d.flushUnknownKeys()
 	if err := d.err(); err != nil {
 		return nil, err
 	}
@@ -76,21 +77,15 @@ func Parse(file string, data []byte) (*Topology, error) {
 	return t, nil
 }
 
-// yamlErrorLine pulls the line out of a yaml.v3 syntax error ("yaml: line
-// 3: ..."), or 1 when it has none.
-func yamlErrorLine(err error) int {
-	var line int
-	if _, scanErr := fmt.Sscanf(err.Error(), "yaml: line %d:", &line); scanErr == nil {
-		return line
-	}
-	return 1
-}
-
 type decoder struct {
 	file     string
 	problems []Problem
 	// hostFiles are the files the director reads, for CheckDirectorHost.
 	hostFiles []hostFile
+	// levels are the mappings read, and unknown the keys they did not
+	// know, for the hints of flushUnknownKeys.
+	levels  map[*yaml.Node]level
+	unknown []unknownKey
 	// checkNodes keeps the check nodes of each service, by service name,
 	// for the real servers' check_overrides.
 	checkNodes map[string][]*yaml.Node

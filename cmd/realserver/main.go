@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -17,10 +18,23 @@ import (
 
 func main() {
 	if err := rootCommand().Execute(); err != nil {
-		if !errors.Is(err, realserver.ErrNotReady) {
-			fmt.Fprintf(os.Stderr, "realserver: %s\n", err)
-		}
+		report(os.Stderr, err)
 		os.Exit(1)
+	}
+}
+
+// report prints why the command failed. A topology's problems are printed
+// as they are, FILE:LINE: message on every line as compilers print them, so
+// that editors and scripts read each; a "realserver: " prefix would break
+// the first.
+func report(w io.Writer, err error) {
+	switch {
+	case errors.Is(err, realserver.ErrNotReady):
+		// Status has already said why.
+	case errors.Is(err, topology.ErrInvalid):
+		fmt.Fprintln(w, err)
+	default:
+		fmt.Fprintf(w, "realserver: %s\n", err)
 	}
 }
 

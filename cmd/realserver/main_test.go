@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -35,5 +36,36 @@ func TestTheSharedFileWithoutTheDirectorsFiles(t *testing.T) {
 	}
 	if want := (realserver.Config{VIP: netip.MustParseAddr("192.168.0.100"), Interface: "eth0"}); c != want {
 		t.Errorf("config %+v, want %+v", c, want)
+	}
+}
+
+// TestProblemsPrintedAsFileLine wants every line of a refused file to start
+// with FILE:LINE, and other errors to name the command.
+func TestProblemsPrintedAsFileLine(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "topology.yaml")
+	if err := os.WriteFile(file, []byte("vip: 10.0.0.300\ndirector: {interface: eth0}\nservices: [{name: a, port: 0}]\nreal_servers: [{name: n1, address: 10.0.0.2}]\nrealserver: {interface: eth0}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := loadConfig(file)
+	var out strings.Builder
+	report(&out, err)
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want 2 problems:\n%s", out.String())
+	}
+	for _, line := range lines {
+		if !strings.HasPrefix(line, file+":") {
+			t.Errorf("not FILE:LINE: %q", line)
+		}
+	}
+	out.Reset()
+	report(&out, errors.New("start: link eth9 not found"))
+	if out.String() != "realserver: start: link eth9 not found\n" {
+		t.Errorf("other errors: %q", out.String())
+	}
+	out.Reset()
+	report(&out, realserver.ErrNotReady)
+	if out.String() != "" {
+		t.Errorf("not ready printed %q; status has said why", out.String())
 	}
 }
