@@ -21,6 +21,26 @@ const haService = `virtual_server 10.0.0.100 5672 {
 }
 `
 
+// unicastPair ends a vrrp_instance of the VIP whose director is 10.0.0.10,
+// with 10.0.0.11 as its unicast peer, then adds haService.
+const unicastPair = `  unicast_src_ip 10.0.0.10
+  unicast_peer {
+    10.0.0.11
+  }
+  virtual_ipaddress {
+    10.0.0.100
+  }
+}
+` + haService
+
+// pair is the directors of unicastPair with their priorities.
+func pair(self, peer uint8) []topology.HADirector {
+	return []topology.HADirector{
+		{Name: "lb_10_0_0_10", Address: netip.MustParseAddr("10.0.0.10"), Priority: self},
+		{Name: "lb_10_0_0_11", Address: netip.MustParseAddr("10.0.0.11"), Priority: peer},
+	}
+}
+
 func TestHA(t *testing.T) {
 	tests := []struct {
 		name string
@@ -89,20 +109,9 @@ vrrp_instance VI_1 {
 			conf: `vrrp_instance VI_1 {
   interface eth1
   virtual_router_id 7
-  unicast_src_ip 10.0.0.10
-  unicast_peer {
-    10.0.0.11
-  }
-  virtual_ipaddress {
-    10.0.0.100
-  }
-}
-` + haService,
+` + unicastPair,
 			want: &topology.HA{VRID: 7, Version: 2, AdvertInterval: time.Second, Unicast: true, Preempt: true,
-				Directors: []topology.HADirector{
-					{Name: "lb_10_0_0_10", Address: netip.MustParseAddr("10.0.0.10"), Priority: 100},
-					{Name: "lb_10_0_0_11", Address: netip.MustParseAddr("10.0.0.11"), Priority: 100},
-				}},
+				Directors: pair(100, 100)},
 			warnings: []string{"1|the priority of the peer 10.0.0.11 is in its own keepalived.conf, not this one: 100 is written as a PLACEHOLDER|--peer 10.0.0.11=PRIORITY"},
 			inYAML: []string{
 				"    vrid: 7\n    version: 2\n    advert_interval: 1s\n    unicast: true\n    preempt: true\n",
@@ -164,21 +173,10 @@ vrrp_instance VI_1 {
   advert_int 1.6
   nopreempt
   preempt_delay 3
-  unicast_src_ip 10.0.0.10
-  unicast_peer {
-    10.0.0.11
-  }
-  virtual_ipaddress {
-    10.0.0.100
-  }
-}
-` + haService,
+` + unicastPair,
 			opts: Options{Peers: map[netip.Addr]int{netip.MustParseAddr("10.0.0.11"): 100}},
 			want: &topology.HA{VRID: 9, Version: 2, AdvertInterval: 2 * time.Second, Unicast: true, Preempt: true,
-				Directors: []topology.HADirector{
-					{Name: "lb_10_0_0_10", Address: netip.MustParseAddr("10.0.0.10"), Priority: 255},
-					{Name: "lb_10_0_0_11", Address: netip.MustParseAddr("10.0.0.11"), Priority: 100},
-				}},
+				Directors: pair(255, 100)},
 			warnings: []string{
 				"5|advert_int 1.6s carried as 2s: VRRPv2 counts whole seconds, and keepalived rounds it too",
 				"6|nopreempt not carried: keepalived ignores it with state MASTER",
