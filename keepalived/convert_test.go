@@ -619,52 +619,6 @@ virtual_server fwmark 3 {
 			},
 			absent: []string{"notify_up not carried"},
 		},
-		{
-			name: "director.interface is the dev of the VIP, not the VRRP interface",
-			conf: `vrrp_instance VI_1 {
-  interface eth1
-  virtual_ipaddress {
-    10.0.0.50/24 dev eth1
-    10.0.0.100 dev bond0 label bond0:vip
-  }
-}
-virtual_server 10.0.0.100 80 {
-  lb_algo wrr
-  lb_kind NAT
-  real_server 10.0.0.2 80 {
-  }
-}
-`,
-			check: func(t *testing.T, topo *topology.Topology) {
-				if topo.Director.Interface != "bond0" {
-					t.Errorf("director.interface %q, want the VIP's dev bond0", topo.Director.Interface)
-				}
-			},
-			// The /24 is another address's: the VIP's has no prefix, /32.
-			absent: []string{"binds the VIP as", "director.interface set to"},
-		},
-		{
-			name: "director.interface falls back to the VRRP interface",
-			conf: `vrrp_instance VI_1 {
-  interface eth1
-  virtual_ipaddress {
-    10.0.0.100/32
-  }
-}
-virtual_server 10.0.0.100 80 {
-  lb_algo wrr
-  lb_kind NAT
-  real_server 10.0.0.2 80 {
-  }
-}
-`,
-			check: func(t *testing.T, topo *topology.Topology) {
-				if topo.Director.Interface != "eth1" {
-					t.Errorf("director.interface %q, want vrrp_instance's eth1", topo.Director.Interface)
-				}
-			},
-			absent: []string{"binds the VIP as", "director.interface set to"},
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -794,5 +748,28 @@ func checkWarnings(t *testing.T, res *Result, want, absent, inYAML []string) {
 		if warned(ws, 0, a) {
 			t.Errorf("a warning holds %q:\n%s", a, formatWarnings(ws))
 		}
+	}
+}
+
+// director.interface is where keepalived puts the VIP: the dev of its
+// virtual_ipaddress line, else its vrrp_instance's interface.
+func TestDirectorInterface(t *testing.T) {
+	tests := []struct {
+		name, addresses, want string
+	}{
+		// The /24 is another address's: the VIP's has none, so /32.
+		{"the dev of the VIP, not the VRRP interface", "10.0.0.50/24 dev eth1\n    10.0.0.100 dev bond0 label bond0:vip", "bond0"},
+		{"the VRRP interface when the VIP has no dev", "10.0.0.100/32", "eth1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conf := "vrrp_instance VI_1 {\n  interface eth1\n  virtual_ipaddress {\n    " + tt.addresses + "\n  }\n}\n" +
+				"virtual_server 10.0.0.100 80 {\n  protocol TCP\n  lb_kind NAT\n  real_server 10.0.0.2 80 {\n  }\n}\n"
+			topo, _, res := convert(t, conf)
+			if topo.Director.Interface != tt.want {
+				t.Errorf("director.interface %q, want %q", topo.Director.Interface, tt.want)
+			}
+			checkWarnings(t, res, nil, []string{"binds the VIP as", "director.interface set to"}, nil)
+		})
 	}
 }
