@@ -72,7 +72,11 @@ func (g *GoBGP) Start(ctx context.Context, cfg Config) error {
 	}
 	level := new(slog.LevelVar)
 	level.Set(slog.LevelWarn)
-	srv := server.NewBgpServer(server.LoggerOption(g.log.With("component", "gobgp"), level))
+	// GoBGP logs every peer's ups and downs at Info; the Controller logs
+	// those once, in lvsdr's words. GoBGP's own level only serves its
+	// SetLogLevel, so the handler filters.
+	logger := slog.New(minLevel{g.log.Handler(), level}).With("component", "gobgp")
+	srv := server.NewBgpServer(server.LoggerOption(logger, level))
 	go srv.Serve()
 	listen := int32(-1) // GoBGP's "do not listen"
 	if cfg.ListenPort != 0 {
@@ -98,6 +102,24 @@ func (g *GoBGP) Start(ctx context.Context, cfg Config) error {
 	}
 	g.srv, g.cfg, g.cancel = srv, cfg, cancel
 	return nil
+}
+
+// minLevel passes on the records at or above level.
+type minLevel struct {
+	slog.Handler
+	level slog.Leveler
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level.Level() && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(attrs), h.level}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.level}
 }
 
 // onlyLocalRoutes keeps what the routers send out of the RIB: the director
@@ -130,11 +152,13 @@ func (g *GoBGP) onPeerEvent(ev *apiutil.WatchEventMessage_PeerEvent, at time.Tim
 	state := fsmState(ev.Peer.State.SessionState)
 	g.mu.Lock()
 	t := g.tracked[addr]
+	// GoBGP gives a reason with every transition ("open-msg-received");
+	// only the one that ended a session is an error.
+	if t.state == StateEstablished && state != StateEstablished && ev.Peer.State.DisconnectMessage != "" {
+		t.lastError = ev.Peer.State.DisconnectMessage
+	}
 	if t.state != state {
 		t.state, t.since = state, at
-	}
-	if ev.Peer.State.DisconnectMessage != "" && state != StateEstablished {
-		t.lastError = ev.Peer.State.DisconnectMessage
 	}
 	g.tracked[addr] = t
 	g.mu.Unlock()
@@ -350,7 +374,7 @@ func (g *GoBGP) Peers(ctx context.Context) ([]PeerStatus, error) {
 		if err != nil {
 			return
 		}
-		st := PeerStatus{Address: addr, ASN: p.Conf.PeerAsn, State: apiState(p.State.SessionState), LastError: p.State.DisconnectMessage}
+		st := PeerStatus{Address: addr, ASN: p.Conf.PeerAsn, State: apiState(p.State.SessionState)}
 		if m := p.State.Messages; m != nil && m.Sent != nil {
 			st.UpdatesSent = m.Sent.Update
 		}
@@ -368,9 +392,7 @@ func (g *GoBGP) Peers(ctx context.Context) ([]PeerStatus, error) {
 			// The event is on its way; the list is the newer news.
 			out[i].Since = time.Now()
 		}
-		if out[i].LastError == "" {
-			out[i].LastError = t.lastError
-		}
+		out[i].LastError = t.lastError
 	}
 	g.mu.Unlock()
 	slices.SortFunc(out, func(a, b PeerStatus) int { return a.Address.Compare(b.Address) })

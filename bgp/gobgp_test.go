@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ type testRouter struct {
 	ln       net.Listener
 	port     uint16
 	messages chan *gobgp.BGPMessage
+	conns    chan net.Conn
 }
 
 const routerAddr = "127.0.0.2"
@@ -58,7 +60,7 @@ func newTestRouter(t *testing.T, password string) *testRouter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &testRouter{ln: ln, port: uint16(ln.Addr().(*net.TCPAddr).Port), messages: make(chan *gobgp.BGPMessage, 64)}
+	r := &testRouter{ln: ln, port: uint16(ln.Addr().(*net.TCPAddr).Port), messages: make(chan *gobgp.BGPMessage, 64), conns: make(chan net.Conn, 1)}
 	t.Cleanup(func() { ln.Close() })
 	go r.serve(t)
 	return r
@@ -84,6 +86,7 @@ func (r *testRouter) serve(t *testing.T) {
 		return
 	}
 	defer conn.Close()
+	r.conns <- conn
 	if m, err := readMessage(conn); err != nil || m.Header.Type != gobgp.BGP_MSG_OPEN {
 		t.Errorf("router: first message %v, %v; want an OPEN", m, err)
 		return
@@ -135,6 +138,21 @@ func (r *testRouter) nextRouteUpdate(t *testing.T) *gobgp.BGPMessage {
 			t.Fatal("router: nothing received in 30 s")
 		}
 	}
+}
+
+// hangUp ends the session from the router's side: a Cease, administrative
+// shutdown, then the connection closed.
+func (r *testRouter) hangUp(t *testing.T) {
+	t.Helper()
+	conn := <-r.conns
+	b, err := gobgp.NewBGPNotificationMessage(gobgp.BGP_ERROR_CEASE, gobgp.BGP_ERROR_SUB_ADMINISTRATIVE_SHUTDOWN, nil).Serialize()
+	if err == nil {
+		_, err = conn.Write(b)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
 }
 
 func waitEstablished(t *testing.T, g *GoBGP) PeerStatus {
@@ -222,6 +240,44 @@ func TestGoBGPAgainstARouter(t *testing.T) {
 				t.Fatalf("on Stop the router got %+v, want a Cease", n)
 			}
 		})
+	}
+}
+
+func TestGoBGPReportsWhyASessionWentDown(t *testing.T) {
+	r := newTestRouter(t, "")
+	g := NewGoBGP(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx := context.Background()
+	if err := g.Start(ctx, Config{ASN: 65001, RouterID: nextHop}); err != nil {
+		t.Fatal(err)
+	}
+	defer g.Stop(ctx)
+	if err := g.UpdatePeers(ctx, []Peer{{Address: netip.MustParseAddr(routerAddr), ASN: 65000, Port: r.port}}); err != nil {
+		t.Fatal(err)
+	}
+	up := waitEstablished(t, g)
+	if up.LastError != "" {
+		t.Errorf("a session that never went down has LastError %q", up.LastError)
+	}
+	r.hangUp(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		peers, err := g.Peers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := peers[0]; p.State != StateEstablished {
+			if !strings.Contains(p.LastError, "notification") || !p.Since.After(up.Since) {
+				t.Fatalf("after the router's Cease: %+v, want the notification as LastError and a later Since", p)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session is still established 30 s after the router hung up")
+		}
+		select {
+		case <-g.Changed():
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 
