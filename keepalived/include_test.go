@@ -52,6 +52,11 @@ include missing/*.conf
 		"rs/three.conf":         "real_server 10.0.0.4 5672 {\n}\n",
 		"rs/not-included.conf2": "",
 	})
+	// keepalived skips an executable file, matched or not.
+	exe := filepath.Join(dir, "conf.d/c.conf")
+	if err := os.WriteFile(exe, []byte("virtual_server 10.0.0.100 6666 {\n  real_server 10.0.0.2 6666 {\n  }\n}\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	main := filepath.Join(dir, "keepalived.conf")
 	data, err := os.ReadFile(main)
 	if err != nil {
@@ -82,6 +87,7 @@ include missing/*.conf
 	want := []struct{ file, fragment string }{
 		{"conf.d/a.conf", "router_id not carried: no vrrp_instance becomes director.ha"},
 		{"more/extra.conf", "static_ipaddress block skipped"},
+		{"keepalived.conf", "conf.d/c.conf skipped: keepalived reads no file that is executable"},
 		{"rs/two.conf", "bogus in real_server not carried"},
 		{"keepalived.conf", "include missing/*.conf matches no file"},
 	}

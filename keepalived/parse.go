@@ -107,6 +107,10 @@ func (r *reader) include(at token, pattern string, depth int) error {
 		return &Error{File: at.file, Line: at.line, Message: fmt.Sprintf("include %s: includes nested more than %d deep: does a file include itself?", given, maxIncludeDepth)}
 	}
 	for _, f := range files {
+		if info, err := os.Stat(f); err == nil && (!info.Mode().IsRegular() || info.Mode().Perm()&0o111 != 0) {
+			r.warnf(at, "include %s: %s skipped: keepalived reads no file that is executable or not a regular file", given, f)
+			continue
+		}
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return &Error{File: at.file, Line: at.line, Message: fmt.Sprintf("include %s: %v", given, err)}
