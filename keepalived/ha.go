@@ -334,8 +334,11 @@ func (c *converter) syncDaemon(in *vrrpInstance, h *haConfig, instanceIface *Nod
 	if k == nil && instanceIface == nil {
 		return
 	}
-	if k == nil {
+	switch {
+	case k == nil:
 		k = instanceIface
+	case instanceIface != nil:
+		c.warnf(instanceIface, "lvs_sync_daemon_interface ignored: global_defs' lvs_sync_daemon wins, as in keepalived")
 	}
 	if len(k.Args) == 0 {
 		c.warnf(k, "%s has no interface: not carried", k.Keyword)

@@ -14,6 +14,7 @@ import (
 // haService is a virtual_server of the VIP 10.0.0.100, appended to the
 // VRRP settings of each test.
 const haService = `virtual_server 10.0.0.100 5672 {
+  protocol TCP
   lb_algo wrr
   lb_kind DR
   real_server 10.0.0.2 5672 {
@@ -85,6 +86,7 @@ vrrp_instance VI_1 {
     10.0.0.100/32 dev bond0
     10.0.0.200/32 dev bond0
   }
+  lvs_sync_daemon_interface eth9
 }
 ` + haService,
 			opts: Options{Peers: map[netip.Addr]int{netip.MustParseAddr("10.0.0.11"): 100}},
@@ -101,6 +103,7 @@ vrrp_instance VI_1 {
 				"19|authentication not carried: VRRPv3 has none",
 				"23|track_script not carried",
 				"26|notify_master not carried: director.notify has no VRRP role events",
+				"32|lvs_sync_daemon_interface ignored: global_defs' lvs_sync_daemon wins",
 			},
 			absent: []string{"PLACEHOLDER", "state", "garp", "vrrp_version", "router_id", "own address", "multicast"},
 		},
