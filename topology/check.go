@@ -96,7 +96,7 @@ func (d *decoder) overrides(t *Topology, rs RealServer, n *yaml.Node, path strin
 		for _, base := range checkNodes[s.Name] {
 			sub := &decoder{file: d.file}
 			c := sub.check(overlay(base, over), at, *s)
-			sub.flushUnknownKeys()
+			sub.flushUnknownKeys(nil)
 			for _, p := range sub.problems {
 				// The service's own lines were reported when it was decoded.
 				if ownLines[p.Line] {

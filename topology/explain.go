@@ -212,17 +212,48 @@ type unknownKey struct {
 }
 
 // flushUnknownKeys reports the unknown keys, each with a did-you-mean or,
-// when a mapping just above it knows the key, an indentation hint.
-func (d *decoder) flushUnknownKeys() {
+// when a mapping just above it or around it knows the key, an indentation
+// hint. root is the document, nil for an override's checks.
+func (d *decoder) flushUnknownKeys(root *yaml.Node) {
+	var parents map[*yaml.Node]*yaml.Node
+	if len(d.unknown) > 0 && root != nil {
+		parents = map[*yaml.Node]*yaml.Node{}
+		linkParents(root, parents)
+	}
 	for _, u := range d.unknown {
 		known := sortedKeys(u.keys)
 		hint := d.outdented(u)
+		if hint == "" {
+			hint = d.indentedTooDeep(u, parents)
+		}
 		if hint == "" {
 			hint = didYouMean(u.key.Value, known)
 		}
 		d.problemf(u.key, "%s: unknown key %q%s (known: %s)", u.path, u.key.Value, hint, strings.Join(known, ", "))
 	}
 	d.unknown = nil
+}
+
+func linkParents(n *yaml.Node, parents map[*yaml.Node]*yaml.Node) {
+	for _, c := range n.Content {
+		parents[c] = n
+		linkParents(c, parents)
+	}
+}
+
+// indentedTooDeep returns a hint when the key is one of a mapping around
+// the one it is in: indented too deep, it went into the mapping above it.
+func (d *decoder) indentedTooDeep(u unknownKey, parents map[*yaml.Node]*yaml.Node) string {
+	for n := parents[u.parent]; n != nil; n = parents[n] {
+		l, ok := d.levels[n]
+		if !ok {
+			continue
+		}
+		if _, known := l.keys[u.key.Value]; known {
+			return fmt.Sprintf(": %s is a key of %s (line %d), around this mapping: indented too deep?", u.key.Value, l.path, n.Line)
+		}
+	}
+	return ""
 }
 
 // outdented returns a hint when the key is one of a mapping that ends just

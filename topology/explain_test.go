@@ -46,6 +46,10 @@ func TestYAMLMistakesExplained(t *testing.T) {
 			`t.yaml:7: the file: unknown key "resync_interval": resync_interval is a key of director (line 2), indented too little`,
 			`t.yaml:11: the file: unknown key "scheduler": scheduler is a key of services[0] (amqp) (line 9), indented too little`,
 		}},
+		{"keys indented too deep", head + "  notify:\n    command: [/bin/true]\n    resync_interval: 5s\nservices:\n  - name: amqp\n    port: 5672\n    check:\n      type: tcp\n      quorum: 1\n" + tail, []string{
+			`t.yaml:6: director.notify: unknown key "resync_interval": resync_interval is a key of director (line 3), around this mapping: indented too deep? (known: `,
+			`t.yaml:12: services[0] (amqp).check: unknown key "quorum": quorum is a key of services[0] (amqp) (line 8), around this mapping: indented too deep? (known: `,
+		}},
 		{"did you mean", head + "services:\n  - name: amqp\n    port: 5672\n    protocl: tcp\n    scheduler: wwr\n    forwarding: DR\n    check: {nb_get_retry: 3, delay_loop: 6, conect_timeout: 3, type: TCP_CHECK}\n" + tail, []string{
 			`t.yaml:7: services[0] (amqp): unknown key "protocl": did you mean "protocol"? (known: `,
 			`t.yaml:8: services[0] (amqp).scheduler: unknown value "wwr": did you mean "wrr"? (one of rr wrr `,

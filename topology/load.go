@@ -69,7 +69,7 @@ func Parse(file string, data []byte) (*Topology, error) {
 		return nil, d.err()
 	}
 	t := d.topology(root.Content[0])
-	d.flushUnknownKeys()
+	d.flushUnknownKeys(&root)
 	if err := d.err(); err != nil {
 		return nil, err
 	}
