@@ -53,7 +53,7 @@ func (c *converter) realServerBlock(n *Node, s *service) (rs *realServer, in inh
 	if len(n.Args) > 1 && n.Args[1] != strconv.Itoa(s.port) {
 		c.warnf(n, "real_server %s port %s not carried: lvsdr sends the traffic of %s to port %d of its real servers, as direct routing must", addr, n.Args[1], s.name, s.port)
 	}
-	weight := topology.DefaultWeight
+	weight := s.weight.or(some(topology.DefaultWeight)).v
 	for _, k := range n.Block {
 		switch {
 		case k.Keyword == "virtualhost":

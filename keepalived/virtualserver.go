@@ -26,8 +26,10 @@ type service struct {
 	onFailure topology.OnFailure
 	members   []*realServer
 	// weights are the members' weights in this virtual_server, which
-	// keepalived's quorum sums.
+	// keepalived's quorum sums; weight, the virtual_server's own, which its
+	// real servers without one take.
 	weights []int
+	weight  opt[int]
 	check   *check
 	// checkedBy is the checker the service check comes from.
 	checkedBy *Node
@@ -110,6 +112,10 @@ func (c *converter) virtualServer(n *Node) error {
 			s.onFailure = topology.Drain
 		case k.Keyword == "real_server":
 			rsNodes = append(rsNodes, k)
+		case k.Keyword == "weight":
+			if w, ok := c.integer(k, 0, 65535); ok {
+				s.weight = some(w)
+			}
 		case k.Keyword == "quorum":
 			// Converted once the weights it sums are known.
 			quorumNode = k
