@@ -59,6 +59,11 @@ const lagPeriod = 10 * time.Second
 // as a failed check.
 const localRetryDelay = 100 * time.Millisecond
 
+// startBatch bounds the probes the scheduler starts before it looks at its
+// sockets again: a checker running late does not start thousands of
+// connects before it reads the answers of the first.
+const startBatch = 64
+
 // Manager runs the checks of a set of targets on one scheduler goroutine
 // over a heap of due times. TCP checks take a fast path on Linux: the
 // scheduler connects non-blocking sockets itself and waits for them on
@@ -137,6 +142,8 @@ type poller interface {
 	start(e *entry)
 	// scheduled is told of every entry put on the heap. Manager.mu is held.
 	scheduled(e *entry)
+	// slack is how early an entry may start with others due before it.
+	slack() time.Duration
 	// park readies the wait for the heap's earliest entry. Manager.mu is
 	// held, and the scheduler's observers and notify have been told all
 	// there was to tell: a test that counts the fake clock's timers sees
@@ -342,7 +349,7 @@ func (m *Manager) run() {
 			m.poll.start(e)
 			starts[i] = nil
 		}
-		hurry := len(m.done) > 0
+		hurry := len(m.done) > 0 || len(starts) == startBatch
 		m.mu.Lock()
 		m.poll.park(m)
 		m.parked = !hurry && m.stir == seen
@@ -407,11 +414,15 @@ func (m *Manager) finish(r result) {
 
 // startDue takes the due entries off the heap, in order, and starts their
 // probes: goroutine probes at once, fast ones returned for the caller to
-// start once m.mu is let go. m.mu is held.
+// start once m.mu is let go; startBatch at most. Entries due within the
+// poller's slack start with them, a little early, so that a thousand
+// checks a second wake the scheduler a hundred times, not a thousand.
+// m.mu is held.
 func (m *Manager) startDue(now time.Time, starts []*entry) []*entry {
-	for len(m.heap) > 0 && !m.heap[0].due.After(now) {
+	horizon := now.Add(m.poll.slack())
+	for n := 0; n < startBatch && len(m.heap) > 0 && !m.heap[0].due.After(horizon); n++ {
 		e := m.heap.pop()
-		late := now.Sub(e.due)
+		late := max(0, now.Sub(e.due))
 		e.status.Lateness = late
 		m.lag.note(now, late, e.target.Interval, m.log)
 		e.running = true

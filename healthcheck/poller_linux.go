@@ -230,6 +230,12 @@ func (p *epollPoller) fail(e *entry, err error, started, now time.Time) {
 
 func (p *epollPoller) scheduled(*entry) {}
 
+// epollSlack is how early the fast path starts a probe with others: at most
+// 200 wake-ups a second to start probes, whatever their number.
+const epollSlack = 5 * time.Millisecond
+
+func (p *epollPoller) slack() time.Duration { return epollSlack }
+
 func (p *epollPoller) park(m *Manager) {
 	p.next = time.Time{}
 	if len(m.heap) > 0 {
@@ -304,12 +310,19 @@ func (p *epollPoller) handle(ev unix.EpollEvent, now time.Time) {
 		if ev.Events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
 			return
 		}
-		soErr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-		if err == nil && soErr != 0 {
-			err = syscall.Errno(soErr)
-		}
-		if err == nil && ev.Events&unix.EPOLLOUT == 0 {
-			err = syscall.ECONNRESET
+		// Writable without an error or a hang-up is connected; only a
+		// failure needs SO_ERROR to say why.
+		var err error
+		if ev.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 || ev.Events&unix.EPOLLOUT == 0 {
+			soErr, gerr := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+			switch {
+			case gerr != nil:
+				err = gerr
+			case soErr != 0:
+				err = syscall.Errno(soErr)
+			default:
+				err = syscall.ECONNRESET
+			}
 		}
 		e, started := s.e, s.started
 		if err != nil {

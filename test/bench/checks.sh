@@ -8,9 +8,17 @@
 # sockets and any sysctl stay out of the host's, and every connection goes to
 # 127.0.0.0/8 of that namespace and nowhere else.
 #
+# After each window the same program runs the floor: the bare syscalls of
+# one check back to back against the same listeners; the checker's CPU per
+# probe is printed as a ratio to it (x_floor). Then an overload run: the
+# checker on GOMAXPROCS=1 with a goroutine spinning beside it, to show that
+# a starved checker stretches its intervals (lag_ms) and fails nothing.
+#
 # Environment: SIZES (default "10000 1000"), ROUNDS (each size once per
 # round, in turn; default 1), DURATION (measurement window, default 30s),
-# INTERVAL (default 1s), PROFILE_DIR (CPU profiles of each window there).
+# INTERVAL (default 1s), FLOOR (floor run, default 10s; 0 skips it),
+# OVERLOAD (checks of the overload run, default 10000; 0 skips it),
+# PROFILE_DIR (CPU profiles of each window there).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 GO=${GO:-go}
@@ -18,6 +26,8 @@ sizes=${SIZES:-10000 1000}
 rounds=${ROUNDS:-1}
 duration=${DURATION:-30s}
 interval=${INTERVAL:-1s}
+floor=${FLOOR:-10s}
+overload=${OVERLOAD:-10000}
 ns=lvsdr-bench-checks
 
 if [[ $EUID -ne 0 ]]; then
@@ -41,7 +51,7 @@ run() {
 	fi
 	created=1
 	ip -n $ns link set lo up
-	ip netns exec $ns "$work/checks" "$@" | tee -a "$work/results"
+	ip netns exec $ns env ${GOMAXPROCS:+GOMAXPROCS=$GOMAXPROCS} "$work/checks" "$@" | tee -a "$work/results"
 	ip netns del $ns
 	created=
 }
@@ -49,7 +59,7 @@ run() {
 echo "$(nproc) cores, $(uname -r), $("$GO" version | cut -d' ' -f3); window $duration, interval $interval"
 for ((r = 1; r <= rounds; r++)); do
 	for n in $sizes; do
-		args=(-checks "$n" -interval "$interval" -duration "$duration")
+		args=(-checks "$n" -interval "$interval" -duration "$duration" -floor "$floor")
 		if [[ -n ${PROFILE_DIR:-} ]]; then
 			mkdir -p "$PROFILE_DIR"
 			args+=(-cpuprofile "$PROFILE_DIR/cpu-$n-$r.prof")
@@ -57,6 +67,10 @@ for ((r = 1; r <= rounds; r++)); do
 		echo "== round $r: $n checks"
 		run "${args[@]}"
 	done
+	if [[ $overload != 0 ]]; then
+		echo "== round $r: overload, $overload checks on GOMAXPROCS=1 beside a spinning goroutine"
+		GOMAXPROCS=1 run -checks "$overload" -interval "$interval" -duration "$duration" -floor 0 -busy 1
+	fi
 done
 
 # One row per run, then the cost per check of each size against the first:
@@ -65,16 +79,19 @@ done
 echo
 echo "== summary"
 awk '
+	/^checks=/ { delete v }
 	{ for (i = 1; i <= NF; i++) if (split($i, kv, "=") == 2) v[kv[1]] = kv[2] }
 	/^tw_sockets=/ {
-		rows[++nr] = sprintf("%6d %8.0f %8d %12.1f %16.1f %13.1f %7.1f %7.1f %11.1f %9.1f", v["checks"], v["probes_per_s"], v["failures"],
-			v["checker_cpu_core_pct"], v["checker_cpu_us_per_probe"], v["listener_cpu_core_pct"], v["rss_mib"], v["rss_kib_per_check"],
-			v["latency_p50_ms"], v["rest_machine_pct"])
-		n[nr] = v["checks"]; us[nr] = v["checker_cpu_us_per_probe"]; kib[nr] = v["rss_kib_per_check"]
+		rows[++nr] = sprintf("%6d %4s %8.0f %8d %5d %5d %12.1f %16.1f %8s %7s %13.1f %7.1f %7.1f %8.1f %11.1f %9.1f", v["checks"], v["busy_goroutines"] > 0 ? "yes" : "no",
+			v["probes_per_s"], v["failures"], v["downs"], v["up"],
+			v["checker_cpu_core_pct"], v["checker_cpu_us_per_probe"], v["floor_cpu_us_per_probe"] == "" ? "-" : v["floor_cpu_us_per_probe"],
+			v["checker_vs_floor"] == "" ? "-" : v["checker_vs_floor"], v["listener_cpu_core_pct"], v["rss_mib"], v["rss_kib_per_check"],
+			v["lag_ms"], v["latency_p50_ms"], v["rest_machine_pct"])
+		n[nr] = v["checks"]; us[nr] = v["checker_cpu_us_per_probe"]; kib[nr] = v["rss_kib_per_check"]; busy[nr] = v["busy_goroutines"]
 	}
 	END {
-		print "checks probes/s failures checker%core checker_us/probe listener%core rss_MiB KiB/chk lat_p50_ms rest%mach"
+		print "checks over probes/s failures downs    up checker%core checker_us/probe floor_us x_floor listener%core rss_MiB KiB/chk  lag_ms lat_p50_ms rest%mach"
 		for (i = 1; i <= nr; i++) print rows[i]
-		for (i = 2; i <= nr; i++) if (n[i] != n[1] && us[i] > 0 && kib[i] > 0)
+		for (i = 2; i <= nr; i++) if (n[i] != n[1] && us[i] > 0 && kib[i] > 0 && busy[i] == 0)
 			printf "%d vs %d checks: CPU per probe x%.2f, memory per check x%.2f\n", n[1], n[i], us[1] / us[i], kib[1] / kib[i]
 	}' "$work/results"

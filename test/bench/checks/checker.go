@@ -2,11 +2,10 @@ package main
 
 import (
 	"bufio"
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"runtime"
@@ -33,6 +32,8 @@ func checksMain(args []string) error {
 	duration := fs.Duration("duration", 30*time.Second, "measurement window")
 	warmup := fs.Duration("warmup", 0, "time before the window; 0 means one interval (the staggered first checks) plus 5s")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the window to this file")
+	floorFor := fs.Duration("floor", 10*time.Second, "after the window, run the bare syscalls of one check back to back this long against the same listeners (0: skip)")
+	busy := fs.Int("busy", 0, "goroutines spinning beside the checker, warm-up and window: with GOMAXPROCS=1, an overload")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,10 +45,12 @@ func checksMain(args []string) error {
 	}
 
 	// The listener holds n listening sockets and up to one accepted
-	// connection each, the checker up to one connection per target. Set
+	// connection each, the checker up to two sockets per target (one
+	// connecting, one waiting for the server's FIN); twice that, since an
+	// overloaded listener hit 2n+64 (EMFILE on accept). Set
 	// before the listener starts: a child inherits a limit the program set
 	// itself (Go gives children back the original soft limit otherwise).
-	if err := raiseNofile(uint64(2**n+64), uint64(*n+64)); err != nil {
+	if err := raiseNofile(uint64(4**n+64), uint64(*n+64)); err != nil {
 		return err
 	}
 	lst, err := startListener(*n)
@@ -65,7 +68,7 @@ func checksMain(args []string) error {
 		}
 		targets[i] = healthcheck.Target{
 			Key:              healthcheck.Key{Service: "bench", RealServer: ap.String(), Check: "tcp"},
-			Prober:           &countingProber{inner: &healthcheck.TCPProber{Address: ap.String()}, c: &c},
+			Prober:           &healthcheck.TCPProber{Address: ap.String()},
 			Interval:         *interval,
 			ConnectTimeout:   time.Second,
 			Retry:            1,
@@ -80,6 +83,18 @@ func checksMain(args []string) error {
 			c.downs.Add(1)
 		}
 	})
+	// Probes are counted as the director's metrics see them: every probe,
+	// retries included, through the observer (a wrapping prober would
+	// take the TCP checks off the fast path).
+	m.OnProbe(func(_ healthcheck.Key, _ time.Duration, err error) {
+		c.probes.Add(1)
+		if err != nil {
+			c.failures.Add(1)
+			c.noteFailure(err)
+		}
+	})
+	m.SetLogger(slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	stopBusy := spin(*busy)
 	m.Update(targets)
 	time.Sleep(*warmup)
 
@@ -107,6 +122,7 @@ func checksMain(args []string) error {
 	}
 	// Read before Stop: the figures are those of a running checker.
 	snap := m.Snapshot()
+	lag := m.Lag()
 	goroutines := runtime.NumGoroutine()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -115,12 +131,40 @@ func checksMain(args []string) error {
 		return err
 	}
 	m.Stop()
+	stopBusy()
 
+	var fl floorResult
+	if *floorFor > 0 {
+		if fl, err = floor(*n, *floorFor); err != nil {
+			return err
+		}
+	}
 	report(os.Stdout, reportInput{
 		n: *n, interval: *interval, before: before, after: after,
 		snap: snap, goroutines: goroutines, mem: &ms, status: status, c: &c,
+		lag: lag, busy: *busy, floor: fl,
 	})
 	return nil
+}
+
+// spin starts n goroutines that burn CPU until the returned func is called.
+func spin(n int) (stop func()) {
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x := 0
+			for !done.Load() {
+				for i := range 1000 {
+					x += i
+				}
+			}
+			_ = x
+		}()
+	}
+	return func() { done.Store(true); wg.Wait() }
 }
 
 // counters are shared by every target's prober and the notify callback.
@@ -149,27 +193,6 @@ func (c *counters) noteFailure(err error) {
 		msg = msg[i+2:]
 	}
 	c.errs[msg]++
-}
-
-// countingProber counts every probe, retries included, so the window's
-// probes per second are those the checker actually ran.
-type countingProber struct {
-	inner healthcheck.Prober
-	c     *counters
-}
-
-func (p *countingProber) Probe(ctx context.Context) error {
-	err := p.inner.Probe(ctx)
-	if errors.Is(ctx.Err(), context.Canceled) {
-		// Stopped by Manager.Stop at the end, not a failed check.
-		return err
-	}
-	p.c.probes.Add(1)
-	if err != nil {
-		p.c.failures.Add(1)
-		p.c.noteFailure(err)
-	}
-	return err
 }
 
 // listener is the listener process.
@@ -262,6 +285,7 @@ type snapshot struct {
 	probes, failures        int64
 	trans, downs            int64
 	numGC                   uint32
+	mallocs                 uint64
 	// sched is the runtime's histogram of how long goroutines waited
 	// runnable before they ran: the checker's own queueing.
 	sched   metrics.Float64Histogram
@@ -292,6 +316,7 @@ func sample(listenerPID int, c *counters) (snapshot, error) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	s.numGC = ms.NumGC
+	s.mallocs = ms.Mallocs
 	m := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
 	metrics.Read(m)
 	if m[0].Value.Kind() == metrics.KindFloat64Histogram {
@@ -409,6 +434,9 @@ type reportInput struct {
 	mem           *runtime.MemStats
 	status        map[string]string
 	c             *counters
+	lag           time.Duration
+	busy          int
+	floor         floorResult
 }
 
 // report prints the figures as key=value lines, one topic a line.
@@ -459,6 +487,22 @@ func report(w io.Writer, in reportInput) {
 		kib(in.status["VmRSS"])/1024, kib(in.status["VmHWM"])/1024, kib(in.status["VmRSS"])/float64(in.n), in.goroutines,
 		float64(in.mem.HeapInuse)/(1<<20), float64(in.mem.StackInuse)/(1<<20), float64(in.mem.Sys)/(1<<20),
 		float64(a.numGC-b.numGC)/wall)
+	maxLate := time.Duration(0)
+	for _, st := range in.snap {
+		maxLate = max(maxLate, st.Lateness)
+	}
+	fmt.Fprintf(w, "lag_ms=%.1f last_lateness_max_ms=%.1f busy_goroutines=%d gomaxprocs=%d allocs_per_probe=%.2f\n",
+		float64(in.lag.Microseconds())/1000, float64(maxLate.Microseconds())/1000, in.busy, runtime.GOMAXPROCS(0),
+		float64(a.mallocs-b.mallocs)/max(1, float64(probes)))
+	if f := in.floor; f.probes > 0 {
+		floorUS := 1e6 * f.cpu.Seconds() / float64(f.probes)
+		ratio := 0.0
+		if floorUS > 0 {
+			ratio = perProbe / floorUS
+		}
+		fmt.Fprintf(w, "floor_probes=%d floor_failures=%d floor_probes_per_s=%.0f floor_cpu_us_per_probe=%.1f floor_sys_share_pct=%.1f checker_vs_floor=%.2f\n",
+			f.probes, f.failures, float64(f.probes)/f.wall.Seconds(), floorUS, 100*f.sys.Seconds()/f.cpu.Seconds(), ratio)
+	}
 	fmt.Fprintf(w, "latency_p50_ms=%.3f latency_p99_ms=%.3f latency_max_ms=%.3f sched_wait_p50_ms=%.3f sched_wait_p99_ms=%.3f\n",
 		pct(0.5), pct(0.99), pct(1), schedPct(b.sched, a.sched, 0.5), schedPct(b.sched, a.sched, 0.99))
 	fmt.Fprintf(w, "tw_sockets=%s tw_overflow=%d listen_overflows=%d listen_drops=%d port_range=%s max_tw_buckets=%s tw_reuse=%s\n",

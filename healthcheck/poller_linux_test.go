@@ -1,0 +1,318 @@
+package healthcheck
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lvsdr/lvsdr/internal/clock"
+)
+
+// waitTransition returns the next transition, failing the test if none
+// comes in a long while (a bound against a hang, not a timing assertion).
+func waitTransition(t *testing.T, ch <-chan Transition) Transition {
+	t.Helper()
+	select {
+	case tr := <-ch:
+		return tr
+	case <-time.After(10 * time.Second):
+		t.Fatal("no transition")
+		return Transition{}
+	}
+}
+
+func fastTarget(key Key, p *TCPProber) Target {
+	return Target{Key: key, Prober: p, Interval: 50 * time.Millisecond, ConnectTimeout: time.Second,
+		Retry: 0, DelayBeforeRetry: 0, Rise: 1, Initial: Unknown}
+}
+
+func TestFastPathTakesPlainAndMarkedTCPProbersOnly(t *testing.T) {
+	tests := []struct {
+		name string
+		p    Prober
+		fast bool
+	}{
+		{"plain", &TCPProber{Address: "127.0.0.1:5672"}, true},
+		{"ipv6", &TCPProber{Address: "[::1]:5672"}, true},
+		{"marked through the VIP", &TCPProber{Address: "10.0.0.100:5672", Dialer: MarkedDialer(7, netip.MustParseAddr("10.0.0.1"))}, true},
+		{"a host name", &TCPProber{Address: "localhost:5672"}, false},
+		{"a dialer with a timeout of its own", &TCPProber{Address: "127.0.0.1:5672", Dialer: &net.Dialer{Timeout: time.Second}}, false},
+		{"a source of the other family", &TCPProber{Address: "127.0.0.1:5672", Dialer: MarkedDialer(0, netip.MustParseAddr("::1"))}, false},
+		{"http", &HTTPProber{URL: "http://127.0.0.1/"}, false},
+	}
+	for _, tt := range tests {
+		if got := prepareTCP(tt.p) != nil; got != tt.fast {
+			t.Errorf("%s: fast path %v, want %v", tt.name, got, tt.fast)
+		}
+	}
+}
+
+// The fast path passes a listening port and closes with FIN: the server
+// reads EOF, not a reset, even when it talks first.
+func TestFastPathPassesAndClosesWithFIN(t *testing.T) {
+	ln := listen(t)
+	seen := make(chan error, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			seen <- err
+			return
+		}
+		defer conn.Close()
+		conn.Write([]byte("hello\r\n"))
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = conn.Read(make([]byte, 16))
+		seen <- err
+	}()
+	trs := make(chan Transition, 10)
+	m := NewManager(clock.Real{}, func(tr Transition) { trs <- tr })
+	defer m.Stop()
+	key := Key{"amqp", "n1", "tcp"}
+	m.Update([]Target{fastTarget(key, &TCPProber{Address: ln.Addr().String()})})
+	if e := entryOf(m, key); e.fast == nil {
+		t.Fatal("a plain TCP check is not on the fast path")
+	}
+	if tr := waitTransition(t, trs); tr.To != Up {
+		t.Fatalf("transition %+v, want up", tr)
+	}
+	if err := <-seen; !errors.Is(err, io.EOF) {
+		t.Errorf("server read %v, want io.EOF (FIN); a reset shows as ECONNRESET", err)
+	}
+}
+
+func TestFastPathFailsAClosedPort(t *testing.T) {
+	ln := listen(t)
+	addr := ln.Addr().String()
+	ln.Close()
+	trs := make(chan Transition, 10)
+	m := NewManager(clock.Real{}, func(tr Transition) { trs <- tr })
+	defer m.Stop()
+	m.Update([]Target{fastTarget(Key{"amqp", "n1", "tcp"}, &TCPProber{Address: addr})})
+	tr := waitTransition(t, trs)
+	if tr.To != Down || !errors.Is(tr.Err, syscall.ECONNREFUSED) {
+		t.Errorf("transition %+v, want down with connection refused", tr)
+	}
+}
+
+// A check through the VIP leaves from the dialer's source with the
+// dialer's Control hook applied (MarkedDialer's SO_MARK), as net would.
+func TestFastPathBindsAndRunsTheDialersControl(t *testing.T) {
+	ln := listen(t)
+	from := make(chan netip.Addr, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		from <- conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
+		conn.Close()
+	}()
+	source := netip.MustParseAddr("127.0.0.7")
+	var mark uint32
+	if os.Geteuid() == 0 {
+		mark = 0x4c560001 // SO_MARK needs CAP_NET_ADMIN
+	}
+	d := MarkedDialer(mark, source)
+	marked := d.Control
+	controlled := make(chan [2]int, 1)
+	d.Control = func(network, address string, c syscall.RawConn) error {
+		if marked != nil {
+			if err := marked(network, address, c); err != nil {
+				return err
+			}
+		}
+		var got, gerr int
+		c.Control(func(fd uintptr) {
+			v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK)
+			got = v
+			if err != nil {
+				gerr = 1
+			}
+		})
+		select {
+		case controlled <- [2]int{got, gerr}:
+		default:
+		}
+		return nil
+	}
+	trs := make(chan Transition, 10)
+	m := NewManager(clock.Real{}, func(tr Transition) { trs <- tr })
+	defer m.Stop()
+	key := Key{"amqp", "n1", "tcp"}
+	m.Update([]Target{fastTarget(key, &TCPProber{Address: ln.Addr().String(), Dialer: d})})
+	if e := entryOf(m, key); e.fast == nil {
+		t.Fatal("a marked TCP check is not on the fast path")
+	}
+	if tr := waitTransition(t, trs); tr.To != Up {
+		t.Fatalf("transition %+v, want up", tr)
+	}
+	if got := <-from; got != source {
+		t.Errorf("connection from %s, want %s", got, source)
+	}
+	if c := <-controlled; c[1] != 0 || uint32(c[0]) != mark {
+		t.Errorf("SO_MARK on the probe socket = %#x (getsockopt failed: %v), want %#x", c[0], c[1] != 0, mark)
+	}
+}
+
+// A connect the kernel completed passes even when the checker gets to it
+// after connect_timeout: a starved checker must not fail a healthy server.
+func TestFastPathPassesACompletedConnectSeenLate(t *testing.T) {
+	ln := listen(t)
+	m := &Manager{clock: clock.Real{}}
+	p, err := newEpollPoller(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.release()
+	defer p.close()
+	tg := fastTarget(Key{"amqp", "n1", "tcp"}, &TCPProber{Address: ln.Addr().String()})
+	tg.ConnectTimeout = time.Nanosecond // long past when wait runs
+	e := &entry{target: tg, fast: prepareTCP(tg.Prober)}
+	p.start(e)
+	// The server has the connection: the handshake is done.
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for len(m.done) == 0 {
+		p.wait(false)
+	}
+	if r := m.done[0]; r.err != nil || r.local {
+		t.Errorf("result %+v, want a pass", r)
+	}
+}
+
+func TestFastPathTimesOutFromTheConnect(t *testing.T) {
+	// A listener whose backlog is full answers no SYN: the connect hangs.
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*unix.SockaddrInet4).Port)).String()
+	// Fill the backlog.
+	for range 4 {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			break
+		}
+		defer c.Close()
+	}
+	m := &Manager{clock: clock.Real{}}
+	p, err := newEpollPoller(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.release()
+	defer p.close()
+	tg := fastTarget(Key{"amqp", "n1", "tcp"}, &TCPProber{Address: addr})
+	tg.ConnectTimeout = 50 * time.Millisecond
+	e := &entry{target: tg, fast: prepareTCP(tg.Prober)}
+	p.start(e)
+	for len(m.done) == 0 {
+		p.wait(false)
+	}
+	r := m.done[0]
+	if !errors.Is(r.err, os.ErrDeadlineExceeded) {
+		t.Fatalf("result %+v, want a timeout", r)
+	}
+	if r.latency < tg.ConnectTimeout {
+		t.Errorf("timed out after %v, before connect_timeout %v", r.latency, tg.ConnectTimeout)
+	}
+}
+
+// A passing probe on the fast path allocates nothing.
+func TestFastPathProbeAllocatesNothing(t *testing.T) {
+	// A listener never accepting: the kernel completes the handshakes.
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 4096); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(fd)
+	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*unix.SockaddrInet4).Port)).String()
+	m := &Manager{clock: clock.Real{}}
+	p, err := newEpollPoller(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.release()
+	defer p.close()
+	tg := fastTarget(Key{"amqp", "n1", "tcp"}, &TCPProber{Address: addr})
+	e := &entry{target: tg, fast: prepareTCP(tg.Prober)}
+	probe := func() {
+		p.start(e)
+		for len(m.done) == 0 {
+			p.wait(false)
+		}
+		if m.done[0].err != nil {
+			t.Fatal(m.done[0].err)
+		}
+		m.done = m.done[:0]
+	}
+	probe() // grow the slices once
+	if n := testing.AllocsPerRun(200, probe); n != 0 {
+		t.Errorf("%.1f allocations per probe, want 0", n)
+	}
+}
+
+// The server's greeting is in the probe socket when the poller sees the
+// connect: the probe reads it and sends FIN, never closing over unread data
+// (which the kernel answers with RST).
+func TestFastPathReadsAGreetingAndClosesWithFIN(t *testing.T) {
+	ln := listen(t)
+	m := &Manager{clock: clock.Real{}}
+	p, err := newEpollPoller(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.release()
+	defer p.close()
+	tg := fastTarget(Key{"amqp", "n1", "tcp"}, &TCPProber{Address: ln.Addr().String()})
+	e := &entry{target: tg, fast: prepareTCP(tg.Prober)}
+	p.start(e)
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// On loopback the greeting is in the probe's receive queue when Write
+	// returns.
+	if _, err := conn.Write([]byte("AMQP greeting\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	for len(m.done) == 0 {
+		p.wait(false)
+	}
+	if r := m.done[0]; r.err != nil {
+		t.Fatalf("probe: %v", r.err)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Read(make([]byte, 16)); !errors.Is(err, io.EOF) {
+		t.Errorf("server read %v, want io.EOF (FIN); a reset shows as ECONNRESET", err)
+	}
+}
