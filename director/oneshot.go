@@ -1,6 +1,7 @@
 package director
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/lvsdr/lvsdr/ipvsctl"
@@ -40,11 +41,10 @@ func Apply(k ipvsctl.Kernel, state StateFile, topo *topology.Topology, dryRun bo
 // ours) and unbinds the VIP: what a director leaves behind when it is
 // retired for good. Foreign services stay.
 func Cleanup(k ipvsctl.Kernel, binder vip.Binder, state StateFile, topo *topology.Topology) ([]ipvsctl.Op, error) {
-	st, err := state.Load()
+	keys, err := cleanupKeys(state, topo)
 	if err != nil {
 		return nil, err
 	}
-	keys := append(declaredKeys(topo), retiredKeys(st.Owned, topo)...)
 	ops, err := ipvsctl.NewReconciler(k).Sync(nil, keys)
 	if err != nil {
 		return ops, err
@@ -56,4 +56,85 @@ func Cleanup(k ipvsctl.Kernel, binder vip.Binder, state StateFile, topo *topolog
 		return ops, fmt.Errorf("services deleted, but: %w", err)
 	}
 	return ops, nil
+}
+
+// PlanCleanup is Cleanup's dry run: the operations it would run and whether
+// the VIP is on the director's interface for it to unbind. It changes
+// nothing.
+func PlanCleanup(k ipvsctl.Kernel, binder vip.Binder, state StateFile, topo *topology.Topology) (ops []ipvsctl.Op, vipBound bool, err error) {
+	keys, err := cleanupKeys(state, topo)
+	if err != nil {
+		return nil, false, err
+	}
+	actual, err := ipvsctl.Read(k, keys)
+	if err != nil {
+		return nil, false, err
+	}
+	if vipBound, err = binder.Bound(topo.Director.Interface, topo.VIP); err != nil {
+		return nil, false, fmt.Errorf("look for the VIP %s on %s: %w", topo.VIP, topo.Director.Interface, err)
+	}
+	return ipvsctl.Diff(nil, actual, keys), vipBound, nil
+}
+
+// cleanupKeys lists the services cleanup deletes: those the topology
+// declares and those recorded as ours that it no longer does.
+func cleanupKeys(state StateFile, topo *topology.Topology) ([]ipvsctl.ServiceKey, error) {
+	st, err := state.Load()
+	if err != nil {
+		return nil, err
+	}
+	return append(declaredKeys(topo), retiredKeys(st.Owned, topo)...), nil
+}
+
+// OneShot names a one-shot command that changes what a running director
+// keeps: the kernel's table of its services, or its VIP.
+type OneShot string
+
+// The one-shot commands a running director would fight.
+const (
+	OneShotApply   OneShot = "apply"
+	OneShotCleanup OneShot = "cleanup"
+)
+
+// ErrDirectorRunning means a one-shot command was refused because a
+// director runs on this host: `apply` would put failed real servers back
+// until its next resync, and `cleanup` would take its VIP and services away
+// under it.
+var ErrDirectorRunning = errors.New("a director is running on this host")
+
+// insteadOf says what an operator means to do when a director is running.
+var insteadOf = map[OneShot]string{
+	OneShotApply:   "use `director reload` to apply the file, `director drain`/`undrain` for one real server, or stop the director first",
+	OneShotCleanup: "stop the director first (systemctl stop lvsdr-director), then run `director cleanup`",
+}
+
+// GuardOneShot decides whether cmd may change the kernel: nil when force is
+// set or when running says no director answers. Otherwise it returns
+// ErrDirectorRunning with what to use instead; a probe that cannot tell
+// refuses too, since going ahead would fight the director it missed.
+func GuardOneShot(cmd OneShot, running func() (bool, error), force bool) error {
+	if force {
+		return nil
+	}
+	up, err := running()
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s refused: cannot tell whether a director is running (%v); --force to go ahead anyway", cmd, err)
+	case up:
+		return fmt.Errorf("%s refused: %w: %s (--force to override)", cmd, ErrDirectorRunning, insteadOf[cmd])
+	}
+	return nil
+}
+
+// Running reports whether a director answers on the control socket at
+// path.
+func Running(path string) (bool, error) {
+	_, err := QueryChecks(path)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrNoDirector):
+		return false, nil
+	}
+	return false, err
 }

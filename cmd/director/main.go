@@ -42,28 +42,6 @@ type options struct {
 	callTimeout   time.Duration
 }
 
-// kernelCommand is a command that reads the topology and talks to this
-// host's IPVS.
-func (o *options) kernelCommand(use, short string, run func(cmd *cobra.Command, topo *topology.Topology, kernel *ipvsctl.Netlink) error) *cobra.Command {
-	return &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			topo, err := topology.LoadDirector(o.config)
-			if err != nil {
-				return err
-			}
-			kernel, err := ipvsctl.Open(o.callTimeout)
-			if err != nil {
-				return err
-			}
-			defer kernel.Close()
-			return run(cmd, topo, kernel)
-		},
-	}
-}
-
 func printOps(cmd *cobra.Command, ops []ipvsctl.Op) {
 	for _, op := range ops {
 		fmt.Fprintln(cmd.OutOrStdout(), op)
@@ -86,7 +64,7 @@ func rootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&o.stateDir, "state-dir", "/var/lib/lvsdr", "where the director records the services it owns")
 	root.PersistentFlags().StringVar(&o.controlSocket, "control-socket", "/run/lvsdr/director.sock", "unix socket of the running director")
 	root.PersistentFlags().DurationVar(&o.callTimeout, "netlink-timeout", ipvsctl.DefaultCallTimeout, "bound on one IPVS netlink call")
-	root.AddCommand(runCommand(o), validateCommand(o), applyCommand(o), statusCommand(o), cleanupCommand(o),
+	root.AddCommand(runCommand(o), validateCommand(o), applyCommand(o), reloadCommand(o), statusCommand(o), cleanupCommand(o),
 		maintenanceCommand(o, "drain", true, "Put a real server in maintenance: weight 0 in every service, established connections kept; survives restarts"),
 		maintenanceCommand(o, "undrain", false, "Take a real server out of maintenance: its configured weight back"),
 		importKeepalivedCommand())
@@ -163,13 +141,23 @@ func validateCommand(o *options) *cobra.Command {
 	}
 }
 
+// guard refuses a one-shot command that would fight a running director.
+func (o *options) guard(cmd director.OneShot, force bool) error {
+	return director.GuardOneShot(cmd, func() (bool, error) { return director.Running(o.controlSocket) }, force)
+}
+
 func applyCommand(o *options) *cobra.Command {
-	var dryRun, emptyKernel bool
+	var dryRun, emptyKernel, force bool
 	cmd := &cobra.Command{
 		Use:   "apply",
-		Short: "Program the topology into IPVS once, every real server in, and print the operations (ipvsadm syntax)",
+		Short: "Program the topology into IPVS once, every real server in, and print the operations (ipvsadm syntax); refused while a director runs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !dryRun {
+				if err := o.guard(director.OneShotApply, force); err != nil {
+					return err
+				}
+			}
 			topo, err := topology.LoadDirector(o.config)
 			if err != nil {
 				return err
@@ -199,7 +187,23 @@ func applyCommand(o *options) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the operations without running them")
 	cmd.Flags().BoolVar(&emptyKernel, "empty-kernel", false, "with --dry-run: compare with an empty IPVS table instead of this host's (a preview on machines without IPVS)")
+	cmd.Flags().BoolVar(&force, "force", false, "apply even while a director runs (it undoes this at its next resync)")
 	return cmd
+}
+
+func reloadCommand(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reload",
+		Short: "Make the running director read its file again and wait for the outcome: exit 1 with its reason if it refuses (the topology in force stays)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := director.Reload(o.controlSocket); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "reloaded: the director runs the new file")
+			return nil
+		},
+	}
 }
 
 func statusCommand(o *options) *cobra.Command {
@@ -260,10 +264,40 @@ func maintenanceCommand(o *options, verb string, on bool, short string) *cobra.C
 }
 
 func cleanupCommand(o *options) *cobra.Command {
-	return o.kernelCommand("cleanup", "Delete the declared services from IPVS and unbind the VIP (foreign services stay)",
-		func(cmd *cobra.Command, topo *topology.Topology, kernel *ipvsctl.Netlink) error {
+	var dryRun, force bool
+	cmd := &cobra.Command{
+		Use:   "cleanup",
+		Short: "Delete the declared services from IPVS and unbind the VIP (foreign services stay); refused while a director runs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !dryRun {
+				if err := o.guard(director.OneShotCleanup, force); err != nil {
+					return err
+				}
+			}
+			topo, err := topology.LoadDirector(o.config)
+			if err != nil {
+				return err
+			}
+			kernel, err := ipvsctl.Open(o.callTimeout)
+			if err != nil {
+				return err
+			}
+			defer kernel.Close()
+			if dryRun {
+				ops, bound, err := director.PlanCleanup(kernel, vip.Netlink{}, o.state(), topo)
+				printOps(cmd, ops)
+				if err == nil && bound {
+					fmt.Fprintf(cmd.OutOrStdout(), "ip addr del %s/32 dev %s\n", topo.VIP, topo.Director.Interface)
+				}
+				return err
+			}
 			ops, err := director.Cleanup(kernel, vip.Netlink{}, o.state(), topo)
 			printOps(cmd, ops)
 			return err
-		})
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the operations (ipvsadm syntax) and the VIP it would unbind (ip syntax), and change nothing")
+	cmd.Flags().BoolVar(&force, "force", false, "clean up even while a director runs (it binds the VIP and programs its services again at its next resync)")
+	return cmd
 }
