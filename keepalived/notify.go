@@ -2,6 +2,7 @@ package keepalived
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -44,11 +45,7 @@ func (c *converter) notifyScript(n *Node, when, filter string) {
 func (c *converter) notifyHook() {
 	var distinct [][]string
 	for _, ns := range c.notifies {
-		known := false
-		for _, argv := range distinct {
-			known = known || strings.Join(argv, "\x00") == strings.Join(ns.argv, "\x00")
-		}
-		if !known {
+		if !slices.ContainsFunc(distinct, func(argv []string) bool { return slices.Equal(argv, ns.argv) }) {
 			distinct = append(distinct, ns.argv)
 		}
 	}
