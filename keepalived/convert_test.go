@@ -579,7 +579,7 @@ virtual_server fwmark 3 {
 			},
 			warnings: []string{
 				"4|the priority of the peer 10.0.0.2 is in its own keepalived.conf|PLACEHOLDER",
-				"11|virtual_ipaddress 10.0.0.100/24: lvsdr binds the VIP as 10.0.0.100/32, so that it brings no route|route to 10.0.0.0/24 through bond0|answered for that whole subnet",
+				"11|virtual_ipaddress 10.0.0.100/24: lvsdr binds the VIP as 10.0.0.100/32, which brings no route|made 10.0.0.0/24 reachable through bond0|a connected route, with the VIP as a source address",
 				"20|ha_suspend in virtual_server not carried",
 				"21|port 8080 not carried",
 				"22|notify_up /bin/up not carried|2 different scripts|when real server rs_10_0_0_3 of tcp_80 comes up|LVSDR_EVENT=check, LVSDR_STATE=up",

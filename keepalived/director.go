@@ -47,7 +47,7 @@ func (c *converter) interfaces() {
 	}
 	if vip != nil && vip.prefix.Bits() != c.vip.BitLen() {
 		subnet := vip.prefix.Masked()
-		c.warnf(vip.node, "virtual_ipaddress %s: lvsdr binds the VIP as %s/%d, so that it brings no route with it; keepalived's /%d also added a route to %s through %s while this director held the VIP, and the director answered for that whole subnet there: if anything on the director reached %s through that route, give %s an address of its own in it", vip.node.Keyword, c.vip, c.vip.BitLen(), vip.prefix.Bits(), subnet, c.directorIface, subnet, c.directorIface)
+		c.warnf(vip.node, "virtual_ipaddress %s: lvsdr binds the VIP as %s/%d, which brings no route with it; keepalived's /%d made %s reachable through %s while this director held the VIP (a connected route, with the VIP as a source address into that subnet): if the director reaches %s (its real servers, their checks) only through it, give %s an address of its own in %s", vip.node.Keyword, c.vip, c.vip.BitLen(), vip.prefix.Bits(), subnet, c.directorIface, subnet, c.directorIface, subnet)
 	}
 	for _, s := range c.services {
 		if s.forwarding == string(topology.DirectRouting) || s.forwarding == string(topology.Tunnel) {
