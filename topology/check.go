@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -143,6 +144,19 @@ func markLines(n *yaml.Node, lines map[int]bool) {
 	}
 }
 
+// The shortest check interval and connect_timeout accepted. keepalived
+// takes any delay_loop and connect_timeout down to a microsecond; no
+// operator means one: below MinCheckInterval a check probes every real
+// server more than ten times a second, a load on the servers and on the
+// director with nothing gained (a failover takes at least one interval plus
+// a connect_timeout, and IPVS moves only new connections anyway). Below
+// MinConnectTimeout a timeout fails servers whose answer is merely queued
+// behind other packets.
+const (
+	MinCheckInterval  = 100 * time.Millisecond
+	MinConnectTimeout = 10 * time.Millisecond
+)
+
 // check decodes one check of a service; n is nil for the default check.
 func (d *decoder) check(n *yaml.Node, path string, s Service) Check {
 	c := Check{
@@ -187,8 +201,18 @@ func (d *decoder) check(n *yaml.Node, path string, s Service) Check {
 				c.Port = uint16(p)
 			}
 		},
-		"interval":        func(v *yaml.Node) { d.positive(v, path+".interval", &c.Interval) },
-		"connect_timeout": func(v *yaml.Node) { d.positive(v, path+".connect_timeout", &c.ConnectTimeout) },
+		"interval": func(v *yaml.Node) {
+			d.positive(v, path+".interval", &c.Interval)
+			if c.Interval < MinCheckInterval {
+				d.problemf(v, "%s: %s is a probe storm, not a check (every real server probed more than 10 times a second); use %s or more", path+".interval", c.Interval, MinCheckInterval)
+			}
+		},
+		"connect_timeout": func(v *yaml.Node) {
+			d.positive(v, path+".connect_timeout", &c.ConnectTimeout)
+			if c.ConnectTimeout < MinConnectTimeout {
+				d.problemf(v, "%s: %s fails healthy servers (a round trip on a busy LAN takes longer); use %s or more", path+".connect_timeout", c.ConnectTimeout, MinConnectTimeout)
+			}
+		},
 		"retry": func(v *yaml.Node) {
 			if r, ok := d.integer(v, path+".retry", 0, 100); ok {
 				c.Retry = int(r)
