@@ -93,6 +93,7 @@ func (h *harness) wakesItself(t *testing.T, d time.Duration, want string) {
 	if got := h.nextCall(t); got != want {
 		t.Fatalf("on its timer the controller called %q, want %q", got, want)
 	}
+	h.c.sync() // the snapshot is published once the call has returned
 }
 
 func (h *harness) takeEvents() []Event {

@@ -374,7 +374,9 @@ func (g *GoBGP) Peers(ctx context.Context) ([]PeerStatus, error) {
 		if err != nil {
 			return
 		}
-		st := PeerStatus{Address: addr, ASN: p.Conf.PeerAsn, State: apiState(p.State.SessionState)}
+		// LastError holds GoBGP's last transition reason for now: kept
+		// below only if the event of the session's end is still on its way.
+		st := PeerStatus{Address: addr, ASN: p.Conf.PeerAsn, State: apiState(p.State.SessionState), LastError: p.State.DisconnectMessage}
 		if m := p.State.Messages; m != nil && m.Sent != nil {
 			st.UpdatesSent = m.Sent.Update
 		}
@@ -386,13 +388,16 @@ func (g *GoBGP) Peers(ctx context.Context) ([]PeerStatus, error) {
 	g.mu.Lock()
 	for i := range out {
 		t := g.tracked[out[i].Address]
+		wentDown := t.state == StateEstablished && out[i].State != StateEstablished
 		if t.state == out[i].State {
 			out[i].Since = t.since
 		} else {
 			// The event is on its way; the list is the newer news.
 			out[i].Since = time.Now()
 		}
-		out[i].LastError = t.lastError
+		if !wentDown {
+			out[i].LastError = t.lastError
+		}
 	}
 	g.mu.Unlock()
 	slices.SortFunc(out, func(a, b PeerStatus) int { return a.Address.Compare(b.Address) })
