@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"time"
 )
@@ -22,11 +23,22 @@ const answerTimeout = 5 * time.Second
 func listenMain(args []string) error {
 	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
 	n := fs.Int("checks", 10000, "listeners to open")
+	on := fs.String("address", "", "listen on this one address, ports 20000 upwards, instead of the loopback addresses of -checks targets (the real server of a node namespace in the VM run)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	var node netip.Addr
+	if *on != "" {
+		var err error
+		if node, err = netip.ParseAddr(*on); err != nil {
+			return fmt.Errorf("-address: %w", err)
+		}
+	}
 	for i := 0; i < *n; i++ {
 		ap, err := address(i)
+		if node.IsValid() {
+			ap, err = netip.AddrPortFrom(node, uint16(firstPort+i)), nil
+		}
 		if err != nil {
 			return err
 		}

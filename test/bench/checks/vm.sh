@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# The director's TCP checks against keepalived's TCP_CHECK on the same
+# checks, in one VM run (keepalived needs IPVS, which only the VM has): 100
+# services x 10 real servers = 1,000 checks, interval (delay_loop) 1 s,
+# connect_timeout 1 s, retry 1, delay_before_retry 1 s. The real servers are
+# 10 node namespaces on a bridge, each listening on the 100 service ports
+# (test/bench/checks listen -address: read to the prober's FIN, then close).
+# keepalived (-C, checkers only) runs first, then `director run` on the same
+# topology, each in the director's namespace; after a warm-up each is
+# measured over one window: the CPU of its processes (utime + stime from
+# /proc, keepalived's parent and checker together), the real servers up in
+# the kernel at the end (destinations with a weight), and the servers it
+# took down meanwhile (keepalived's "Removing service" lines, the
+# director's "check state changed ... to=down").
+#
+# Settings (environment; LVSDR_* reach the VM): LVSDR_BENCH_SERVICES
+# (default 100), LVSDR_BENCH_NODES (default 10), LVSDR_BENCH_WARMUP (s,
+# default 15), LVSDR_BENCH_WINDOW (s, default 20).
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+services=${LVSDR_BENCH_SERVICES:-100}
+nodes=${LVSDR_BENCH_NODES:-10}
+vip=10.99.255.250
+first_port=20000
+
+if [[ ! -e /proc/net/ip_vs && -z ${LVSDR_VM:-} ]]; then
+	out=$PWD/.cache/bench-checks
+	rm -rf "$out" && mkdir -p "$out"
+	${GO:-go} build -o "$out/" ./cmd/director ./test/bench/checks
+	command -v keepalived >/dev/null || { echo "vm.sh: keepalived is missing on this machine (the VM uses its root): apt-get install keepalived" >&2; exit 1; }
+	awk -v services="$services" -v nodes="$nodes" -v first="$first_port" -v vip="$vip" -v out="$out" '
+	BEGIN {
+		t = out "/topology.yaml"; k = out "/keepalived.conf"
+		print "vip: " vip >t
+		print "director: {interface: eth0}" >t
+		print "realserver: {interface: eth0}" >t
+		print "services:" >t
+		names = ""
+		for (n = 0; n < nodes; n++) names = names (n ? ", " : "") "n" n
+		for (s = 0; s < services; s++)
+			printf "  - {name: s%d, port: %d, check: {type: tcp, interval: 1s, connect_timeout: 1s, retry: 1, delay_before_retry: 1s}, real_servers: [%s]}\n", s, first + s, names >t
+		print "real_servers:" >t
+		for (n = 0; n < nodes; n++) printf "  - {name: n%d, address: 10.99.250.%d}\n", n, n + 1 >t
+		print "global_defs {\n    router_id lvsdr-bench-checks\n}" >k
+		for (s = 0; s < services; s++) {
+			printf "virtual_server %s %d {\n    delay_loop 1\n    lb_algo wrr\n    lb_kind DR\n    protocol TCP\n", vip, first + s >k
+			for (n = 0; n < nodes; n++)
+				printf "    real_server 10.99.250.%d %d {\n        weight 1\n        TCP_CHECK {\n            connect_timeout 1\n            retry 1\n            delay_before_retry 1\n        }\n    }\n", n + 1, first + s >k
+			print "}" >k
+		}
+	}'
+	export LVSDR_BENCH_BIN=$out LVSDR_BENCH_SERVICES=$services LVSDR_BENCH_NODES=$nodes
+	exec test/vm/run --timeout "${LVSDR_BENCH_VM_TIMEOUT:-1800}" --mem "${LVSDR_BENCH_VM_MEM:-2048}" -- test/bench/checks/vm.sh
+fi
+
+# In the VM, from here on.
+bin=${LVSDR_BENCH_BIN:?}
+warmup=${LVSDR_BENCH_WARMUP:-15}
+window=${LVSDR_BENCH_WINDOW:-20}
+checks=$((services * nodes))
+ns=lvsdr-bc
+work=$(mktemp -d)
+pids=()
+namespaces=()
+cleanup() {
+	local p n
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	for n in "${namespaces[@]}"; do ip netns del "$n" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+ulimit -n 65536
+
+netns() {
+	ip netns add "$1"
+	namespaces+=("$1")
+	ip -n "$1" link set lo up
+}
+plug() {
+	local host=$1 port=$2 addr=$3
+	ip -n lvsdr-bc-sw link add "$port" type veth peer name eth0 netns "$host"
+	ip -n lvsdr-bc-sw link set "$port" master br0 up
+	ip -n "$host" addr add "$addr" dev eth0
+	ip -n "$host" link set eth0 up
+}
+netns lvsdr-bc-sw
+ip -n lvsdr-bc-sw link add br0 type bridge
+ip -n lvsdr-bc-sw link set br0 up
+netns $ns
+plug $ns p-director 10.99.0.1/16
+# The listeners end when this fifo's last writer (this script) goes.
+mkfifo "$work/hold"
+exec 3<>"$work/hold"
+for ((n = 0; n < nodes; n++)); do
+	netns "lvsdr-bc-n$n"
+	plug "lvsdr-bc-n$n" "p-n$n" "10.99.250.$((n + 1))/16"
+	ip netns exec "lvsdr-bc-n$n" "$bin/checks" listen -address "10.99.250.$((n + 1))" -checks "$services" <"$work/hold" >"$work/listen$n.log" 2>&1 &
+	pids+=($!)
+done
+for ((n = 0; n < nodes; n++)); do
+	for _ in $(seq 600); do grep -q ready "$work/listen$n.log" && break; sleep 0.1; done
+	grep -q ready "$work/listen$n.log" || { echo "listener of node $n: $(cat "$work/listen$n.log")" >&2; exit 1; }
+done
+# The table of the director's namespace, read without entering it.
+ip netns exec $ns sleep 1000000 &
+pids+=($!)
+ipvs=/proc/$!/net/ip_vs
+for _ in $(seq 50); do [[ -e $ipvs ]] && break; sleep 0.1; done
+
+up() { awk '$1 == "->" && $4 > 0 { n++ } END { print n + 0 }' "$ipvs"; }
+# ticks PID...: utime + stime of the processes, in USER_HZ.
+ticks() {
+	local p total=0 f
+	for p in "$@"; do
+		f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+		set -- $f
+		total=$((total + ${12} + ${13}))
+	done
+	echo $total
+}
+named() { local p; for p in /proc/[0-9]*; do [[ $(cat "$p/comm" 2>/dev/null) == "$1" ]] && echo "${p#/proc/}"; done; }
+await_up() {
+	for _ in $(seq 1200); do (($(up) >= checks)) && return 0; sleep 0.1; done
+	echo "only $(up) of $checks real servers up after 120 s" >&2
+}
+hz=$(getconf CLK_TCK)
+
+# measure NAME PID...: the window's CPU and the up-count at its end.
+measure() {
+	local name=$1 t0 t1 c0 c1
+	shift
+	sleep "$warmup"
+	c0=$(ticks "$@")
+	t0=$EPOCHREALTIME
+	sleep "$window"
+	c1=$(ticks "$@")
+	t1=$EPOCHREALTIME
+	awk -v name="$name" -v c=$((c1 - c0)) -v hz="$hz" -v a="$t0" -v b="$t1" -v up="$(up)" -v n="$checks" \
+		'BEGIN { printf "%s: cpu=%.2fs core_pct=%.1f window=%.1fs up=%d/%d\n", name, c / hz, 100 * c / hz / (b - a), b - a, up, n }' | tee -a "$work/results"
+}
+
+echo "kernel $(uname -r), $(nproc) CPUs, $(keepalived --version 2>&1 | head -1); $services services x $nodes real servers = $checks TCP checks, 1 s"
+ip netns exec $ns keepalived -n -C -l -D -f "$bin/keepalived.conf" -p "$work/k.pid" -c "$work/kc.pid" -r "$work/kv.pid" >"$work/keepalived.out" 2>&1 &
+kpid=$!
+pids+=($kpid)
+await_up
+kpids=$(named keepalived)
+measure keepalived $kpids
+echo "keepalived: removed=$(grep -c 'Removing service' "$work/keepalived.out" || true) processes=$(echo $kpids | wc -w)" | tee -a "$work/results"
+kill -TERM $kpid
+wait $kpid 2>/dev/null || true
+ip netns exec $ns ipvsadm -C
+
+ip netns exec $ns "$bin/director" run --config "$bin/topology.yaml" --state-dir "$work/state" --control-socket "$work/sock" >"$work/director.log" 2>&1 &
+dpid=$!
+pids+=($dpid)
+await_up
+measure director $dpid
+echo "director: downs=$(grep -cE 'msg="check state changed".* to=down' "$work/director.log" || true) late_warnings=$(grep -c 'start late' "$work/director.log" || true)" | tee -a "$work/results"
+kill -TERM $dpid
+wait $dpid 2>/dev/null || true
+
+echo
+awk '
+	/^keepalived: cpu=/ { split($2, a, "="); k = a[2] + 0; split($6, u, "="); ku = u[2] }
+	/^director: cpu=/ { split($2, a, "="); d = a[2] + 0; split($6, u, "="); du = u[2] }
+	END {
+		printf "director / keepalived CPU: %.2f (target <= 0.5); up: keepalived %s, director %s\n", (k > 0 ? d / k : 0), ku, du
+	}' "$work/results"
