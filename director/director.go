@@ -50,6 +50,12 @@ type Config struct {
 	Load func() (*topology.Topology, error)
 	// NewProber makes the probe of one check of one real server.
 	NewProber func(target ProbeTarget, check topology.Check) healthcheck.Prober
+	// Notify, if set, is told the daemon's state in sd_notify(3)'s words, on
+	// Run's goroutine (it must not block): READY=1 after the first
+	// reconcile, RELOADING=1 and READY=1 around a reload, WATCHDOG=1 every
+	// Watchdog (0 for never), STOPPING=1.
+	Notify   func(state string)
+	Watchdog time.Duration
 	// ControlSocket is where `director status` asks for check states; none if
 	// empty.
 	ControlSocket string

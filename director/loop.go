@@ -124,12 +124,15 @@ func (d *Director) Run(ctx context.Context) error {
 
 	l.startLeaving(topo, kernel, retired)
 	l.reconcile(reasonStart, l.r.Update, l.deletable(retired), 0)
+	l.notify("READY=1")
 	d.Log.Info("director running", "vip", topo.VIP, "interface", topo.Director.Interface, "services", len(topo.Services), "real_servers", len(topo.RealServers))
 
 	resync := d.Clock.After(l.nextSweep())
+	watchdog := l.watchdog()
 	for {
 		select {
 		case <-ctx.Done():
+			l.notify("STOPPING=1")
 			d.Log.Info("director stopping; the IPVS table stays in place")
 			return nil
 		case <-l.dirty:
@@ -139,8 +142,13 @@ func (d *Director) Run(ctx context.Context) error {
 		case <-resync:
 			l.onResync()
 			resync = d.Clock.After(l.nextSweep())
+		case <-watchdog:
+			l.notify("WATCHDOG=1")
+			watchdog = l.watchdog()
 		case reply := <-d.reloads:
+			l.notify("RELOADING=1")
 			err := l.onReload()
+			l.notify("READY=1")
 			d.pending.Add(-1)
 			if reply != nil {
 				reply <- err
@@ -374,4 +382,20 @@ func (l *loop) targets(topo *topology.Topology, adopted ipvsctl.Table) []healthc
 type probeSettings struct {
 	Target ProbeTarget
 	Check  topology.Check
+}
+
+// notify tells Config.Notify, if set, the daemon's state.
+func (l *loop) notify(state string) {
+	if l.Notify != nil {
+		l.Notify(state)
+	}
+}
+
+// watchdog fires when the loop owes the service manager a WATCHDOG=1: a
+// loop stuck on the kernel misses it. Nil (never) without Config.Watchdog.
+func (l *loop) watchdog() <-chan time.Time {
+	if l.Watchdog <= 0 {
+		return nil
+	}
+	return l.Clock.After(l.Watchdog)
 }

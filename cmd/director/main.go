@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
 
 	"github.com/lvsdr/lvsdr/director"
@@ -97,16 +98,24 @@ func runCommand(o *options) *cobra.Command {
 				return err
 			}
 			defer kernel.Close()
+			log := slog.New(handler)
+			// Under systemd with WatchdogSec, WATCHDOG=1 every half of it.
+			watchdog, err := daemon.SdWatchdogEnabled(false)
+			if err != nil {
+				return fmt.Errorf("systemd watchdog: %w", err)
+			}
 			d := director.New(director.Config{
 				Kernel:        kernel,
 				VIP:           vip.Netlink{},
 				Sysctl:        sysctl.FS{Root: sysctl.DefaultRoot},
 				Clock:         clock.Real{},
-				Log:           slog.New(handler),
+				Log:           log,
 				State:         o.state(),
 				Load:          func() (*topology.Topology, error) { return topology.LoadDirector(o.config) },
 				NewProber:     director.NewProber,
 				ControlSocket: o.controlSocket,
+				Notify:        systemdNotify(log),
+				Watchdog:      watchdog / 2,
 			})
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
@@ -123,6 +132,20 @@ func runCommand(o *options) *cobra.Command {
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text or json")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
+}
+
+// systemdNotify tells systemd the director's state (Type=notify); without
+// NOTIFY_SOCKET it does nothing. systemd wants the monotonic time with
+// RELOADING=1, to tell this reload from an older one.
+func systemdNotify(log *slog.Logger) func(state string) {
+	return func(state string) {
+		if state == daemon.SdNotifyReloading {
+			state += "\n" + daemon.SdNotifyMonotonicUsec()
+		}
+		if _, err := daemon.SdNotify(false, state); err != nil {
+			log.Warn("tell systemd the director's state", "state", state, "error", err)
+		}
+	}
 }
 
 func validateCommand(o *options) *cobra.Command {

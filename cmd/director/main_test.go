@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lvsdr/lvsdr/director"
 )
@@ -96,5 +100,36 @@ realserver: {interface: lo}
 	out, err := execute("apply", "--dry-run", "--empty-kernel", "--config", config, "--control-socket", socket, "--state-dir", t.TempDir())
 	if err != nil || !strings.Contains(out, "-A -t 10.77.0.250:5672") {
 		t.Errorf("apply --dry-run under a director: %q, %v", out, err)
+	}
+}
+
+// systemd hears each state on NOTIFY_SOCKET, a reload with the monotonic
+// time that Type=notify units need since systemd 253.
+func TestSystemdNotifySendsTheStateAndTheReloadTime(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", path)
+	notify := systemdNotify(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	read := func() string {
+		t.Helper()
+		buf := make([]byte, 256)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second)) // a hang guard
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(buf[:n])
+	}
+	notify("READY=1")
+	if got := read(); got != "READY=1" {
+		t.Errorf("READY=1 sent as %q", got)
+	}
+	notify("RELOADING=1")
+	if got := read(); !regexp.MustCompile(`^RELOADING=1\nMONOTONIC_USEC=[0-9]+\n$`).MatchString(got) {
+		t.Errorf("RELOADING=1 sent as %q, want it with MONOTONIC_USEC", got)
 	}
 }
