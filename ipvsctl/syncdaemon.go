@@ -142,6 +142,21 @@ func (d SyncDaemon) Satisfies(have SyncDaemon) bool {
 		(w.MaxLen == 0 || w.MaxLen == h.MaxLen)
 }
 
+// SyncSysctls are the settings under /proc/sys/net/ipv4/vs/ that keep the
+// backup's copy of an idle connection fresh (measured on the real kernel:
+// docs/benchmarks.md, "Connection sync"). The master decides when to sync:
+// with "3 0" a connection is re-synced on its first packet once
+// sync_refresh_period seconds (capped by the kernel at half the connection's
+// timeout, at least 10 s) have passed since its last sync, whatever its
+// packet count. The kernel's "3 50" re-syncs only every 50th packet, and
+// sync_refresh_period alone changes nothing under it. Version 1 carries the
+// master's timeout to the backup.
+var SyncSysctls = map[string]string{
+	"sync_threshold":      "3 0",
+	"sync_refresh_period": "60",
+	"sync_version":        "1",
+}
+
 // SyncDaemons starts, stops and lists the IPVS connection sync daemons of
 // one network namespace. Implementations serialize their calls.
 type SyncDaemons interface {
