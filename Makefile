@@ -47,12 +47,16 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./ipvsctl/
 
 # 10,000 TCP checks at a 1 s interval against loopback listeners, in a
-# network namespace of its own; CPU share and memory, with 1,000 as the peer.
+# network namespace of its own; CPU share and memory, with 1,000 as the peer,
+# the floor of bare syscalls and an overload run. Then, in the VM, 1,000
+# checks side by side with keepalived's TCP_CHECK.
 bench-checks:
 	test/bench/checks.sh
+	test/bench/checks/vm.sh
 
-# 1,000 services × 10 real servers into a real kernel (in the VM), with
-# director apply and with ipvsadm -R, in one run.
+# In the VM, one run: ipvsadm -R, keepalived and the director (run start,
+# SIGHUP of one weight, apply, status) on the same table, as ratios; two
+# shapes of 10,000 real servers (LVSDR_BENCH_REAL_SERVERS: 1000, 40000).
 bench-kernel:
 	test/bench/kernel.sh
 
