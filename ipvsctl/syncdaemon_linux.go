@@ -97,8 +97,7 @@ func (s *SyncNetlink) request(payload []byte, flags int) ([][]byte, error) {
 	defer sock.Close()
 	req := nl.NewNetlinkRequest(int(s.family), flags)
 	req.AddRawData(payload)
-	tv := unix.NsecToTimeval(s.timeout.Nanoseconds())
-	sock.SetSendTimeout(&tv)
+	sock.SetSendTimeout(timeval(s.timeout))
 	if err := sock.Send(req); err != nil {
 		return nil, timeoutError(err, s.timeout)
 	}
@@ -112,8 +111,7 @@ func (s *SyncNetlink) request(payload []byte, flags int) ([][]byte, error) {
 		if left <= 0 {
 			return nil, fmt.Errorf("%w (%s)", ErrTimeout, s.timeout)
 		}
-		tv := unix.NsecToTimeval(left.Nanoseconds())
-		sock.SetReceiveTimeout(&tv)
+		sock.SetReceiveTimeout(timeval(left))
 		msgs, from, err := sock.Receive()
 		if err != nil {
 			return nil, timeoutError(err, s.timeout)
@@ -143,6 +141,13 @@ func (s *SyncNetlink) request(payload []byte, flags int) ([][]byte, error) {
 			}
 		}
 	}
+}
+
+// timeval converts a time left to a socket timeout, rounded up to a
+// millisecond: a zero timeval would mean no deadline at all.
+func timeval(d time.Duration) *unix.Timeval {
+	tv := unix.NsecToTimeval(max(d, time.Millisecond).Nanoseconds())
+	return &tv
 }
 
 // timeoutError names the deadline the socket reports as EAGAIN.
