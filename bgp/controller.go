@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -31,6 +30,11 @@ const (
 
 // pollInterval paces Stop's look at the UPDATE counters.
 const pollInterval = 20 * time.Millisecond
+
+// reassertDelay: this long after a session comes up, an announced VIP is
+// announced again, for GoBGP's race described on the GoBGP type: a path
+// added while a session comes up may miss it.
+const reassertDelay = time.Second
 
 // Options configure a Controller.
 type Options struct {
@@ -141,6 +145,7 @@ type Controller struct {
 	peersDirty    bool
 	peerList      []PeerStatus
 	peerStates    map[netip.Addr]SessionState
+	reassertAt    time.Time
 	wake          <-chan time.Time
 	wakeAt        time.Time
 }
@@ -163,7 +168,7 @@ func Start(ctx context.Context, opts Options) (*Controller, error) {
 		opts.Clock = clock.Real{}
 	}
 	if opts.Log == nil {
-		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	opts.HoldDown = orDefault(opts.HoldDown, DefaultHoldDown)
 	opts.WithdrawWait = orDefault(opts.WithdrawWait, DefaultWithdrawWait)
@@ -343,6 +348,13 @@ func (c *Controller) apply(ctx context.Context) {
 		}
 	}
 	switch {
+	case want == c.applied && c.applied && !c.reassertAt.IsZero() && !now.Before(c.reassertAt):
+		if err := c.speaker.Announce(ctx, c.opts.Prefix, c.opts.NextHop); err != nil {
+			c.failed(now, "announce", err)
+			return
+		}
+		c.reassertAt = time.Time{}
+		c.log.Debug("BGP: VIP announced again after a session came up")
 	case want == c.applied:
 	case want:
 		if err := c.speaker.Announce(ctx, c.opts.Prefix, c.opts.NextHop); err != nil {
@@ -414,6 +426,8 @@ func (c *Controller) refreshPeers(ctx context.Context) {
 		switch {
 		case p.State == StateEstablished:
 			c.log.Info("BGP: session established", "peer", p.Address.String(), "asn", p.ASN)
+			c.reassertAt = now.Add(reassertDelay)
+			c.schedule(c.reassertAt)
 		case prev == StateEstablished:
 			c.log.Warn("BGP: session down", "peer", p.Address.String(), "asn", p.ASN, "state", string(p.State), "error", p.LastError)
 		}

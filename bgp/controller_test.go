@@ -277,6 +277,39 @@ func TestPeerEvents(t *testing.T) {
 	}
 }
 
+func TestAnnouncesAgainAfterASessionComesUp(t *testing.T) {
+	h := newHarness(t, nil)
+	h.update(serving)
+	h.sp.SetState(router1, StateEstablished, "")
+	h.c.sync()
+	h.drainCalls(t, 3)
+	h.wakesItself(t, reassertDelay, announce)
+	h.advance(time.Hour)
+	if got := count(h.sp.Calls(), announce); got != 2 {
+		t.Fatalf("%d announcements, want the first and one after the session came up", got)
+	}
+	if ev := h.takeEvents(); count(eventTypes(ev), string(EventAnnounced)) != 1 {
+		t.Fatalf("events %+v: announcing again is no new announcement", ev)
+	}
+}
+
+func TestNoAnnouncementAfterASessionComesUpWhileWithdrawn(t *testing.T) {
+	h := newHarness(t, nil)
+	h.update(allDown)
+	h.sp.SetState(router1, StateEstablished, "")
+	h.c.sync()
+	h.advance(reassertDelay)
+	h.wantCalls(t, startLine, peersLine)
+}
+
+func eventTypes(ev []Event) []string {
+	var out []string
+	for _, e := range ev {
+		out = append(out, string(e.Type))
+	}
+	return out
+}
+
 func TestSetPeers(t *testing.T) {
 	h := newHarness(t, nil)
 	h.c.SetPeers([]Peer{{Address: router1, ASN: 65010}})

@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -27,6 +28,9 @@ type Fake struct {
 	holdUpdates bool
 	now         func() time.Time
 }
+
+// errNotStarted is what GoBGP answers too before StartBgp or after Stop.
+var errNotStarted = errors.New("BGP speaker not started")
 
 // NewFake returns a fake speaker; now stamps the peers' Since.
 func NewFake(now func() time.Time) *Fake {
@@ -150,6 +154,9 @@ func (f *Fake) UpdatePeers(_ context.Context, peers []Peer) error {
 	if err := f.record("peers", line); err != nil {
 		return err
 	}
+	if !f.started {
+		return errNotStarted
+	}
 	keep := make(map[netip.Addr]bool)
 	for _, p := range peers {
 		keep[p.Address] = true
@@ -184,6 +191,9 @@ func (f *Fake) Announce(_ context.Context, prefix netip.Prefix, nextHop netip.Ad
 	if err := f.record("announce", fmt.Sprintf("announce %s via %s", prefix, nextHop)); err != nil {
 		return err
 	}
+	if !f.started {
+		return errNotStarted
+	}
 	f.routes[prefix] = nextHop
 	f.sendUpdate()
 	return nil
@@ -195,6 +205,9 @@ func (f *Fake) Withdraw(_ context.Context, prefix netip.Prefix) error {
 	defer f.mu.Unlock()
 	if err := f.record("withdraw", "withdraw "+prefix.String()); err != nil {
 		return err
+	}
+	if !f.started {
+		return errNotStarted
 	}
 	delete(f.routes, prefix)
 	f.sendUpdate()

@@ -27,6 +27,16 @@ const (
 
 // GoBGP is the Speaker on an embedded GoBGP server. Only one may run per
 // process: GoBGP keeps its route selection options in package variables.
+//
+// A race in GoBGP v4.8.0 (fsmHandler.loop): the server's handling of a
+// session coming up, which sends the session the routes of the RIB, runs
+// before the session is marked established, and an AddPath or DeletePath
+// that runs in between skips the session. A lost announcement is repaired
+// by announcing again, which the Controller does a second after a session
+// comes up; a lost withdrawal stays with that router until the session
+// ends (nothing cheaper than resetting the session repairs it). The window
+// is a few instructions wide, and the Controller's withdrawals follow the
+// director's health, not the sessions: only a coincidence meets it.
 type GoBGP struct {
 	log *slog.Logger
 
@@ -47,8 +57,12 @@ type trackedState struct {
 	lastError string
 }
 
-// NewGoBGP returns a speaker that logs GoBGP's warnings and errors to log.
+// NewGoBGP returns a speaker that logs GoBGP's warnings and errors to log
+// (nil: nowhere).
 func NewGoBGP(log *slog.Logger) *GoBGP {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &GoBGP{
 		log:     log,
 		peers:   make(map[netip.Addr]Peer),
@@ -151,7 +165,12 @@ func (g *GoBGP) onPeerEvent(ev *apiutil.WatchEventMessage_PeerEvent, at time.Tim
 	addr := ev.Peer.State.NeighborAddress
 	state := fsmState(ev.Peer.State.SessionState)
 	g.mu.Lock()
-	t := g.tracked[addr]
+	t, known := g.tracked[addr]
+	if !known {
+		// A late event of a peer removed since.
+		g.mu.Unlock()
+		return
+	}
 	// GoBGP gives a reason with every transition ("open-msg-received");
 	// only the one that ended a session is an error.
 	if t.state == StateEstablished && state != StateEstablished && ev.Peer.State.DisconnectMessage != "" {
@@ -274,13 +293,16 @@ func (g *GoBGP) UpdatePeers(ctx context.Context, peers []Peer) error {
 		if old, ok := have[addr]; ok && p == old {
 			continue
 		}
-		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: g.apiPeer(p)}); err != nil {
-			return fmt.Errorf("add BGP peer %s (AS %d): %w", addr, p.ASN, err)
-		}
+		// Known before GoBGP starts its session, so that no event of it
+		// is taken for a stale one.
 		g.mu.Lock()
 		g.peers[addr] = p
 		g.tracked[addr] = trackedState{state: StateIdle, since: time.Now()}
 		g.mu.Unlock()
+		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: g.apiPeer(p)}); err != nil {
+			g.forget(addr)
+			return fmt.Errorf("add BGP peer %s (AS %d): %w", addr, p.ASN, err)
+		}
 	}
 	return nil
 }
@@ -374,9 +396,7 @@ func (g *GoBGP) Peers(ctx context.Context) ([]PeerStatus, error) {
 		if err != nil {
 			return
 		}
-		// LastError holds GoBGP's last transition reason for now: kept
-		// below only if the event of the session's end is still on its way.
-		st := PeerStatus{Address: addr, ASN: p.Conf.PeerAsn, State: apiState(p.State.SessionState), LastError: p.State.DisconnectMessage}
+		st := PeerStatus{Address: addr, ASN: p.Conf.PeerAsn, State: apiState(p.State.SessionState)}
 		if m := p.State.Messages; m != nil && m.Sent != nil {
 			st.UpdatesSent = m.Sent.Update
 		}
@@ -387,16 +407,11 @@ func (g *GoBGP) Peers(ctx context.Context) ([]PeerStatus, error) {
 	}
 	g.mu.Lock()
 	for i := range out {
-		t := g.tracked[out[i].Address]
-		wentDown := t.state == StateEstablished && out[i].State != StateEstablished
-		if t.state == out[i].State {
-			out[i].Since = t.since
-		} else {
-			// The event is on its way; the list is the newer news.
-			out[i].Since = time.Now()
-		}
-		if !wentDown {
-			out[i].LastError = t.lastError
+		// The state, its time and the reason a session ended come
+		// together from GoBGP's events; its list may be a moment ahead
+		// of them, without the reason yet.
+		if t, ok := g.tracked[out[i].Address]; ok {
+			out[i].State, out[i].Since, out[i].LastError = t.state, t.since, t.lastError
 		}
 	}
 	g.mu.Unlock()
