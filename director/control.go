@@ -47,6 +47,9 @@ type controlHandlers struct {
 	report   func() (Report, error)
 	// reload applies the file again and returns nil, or why it was refused.
 	reload func() error
+	// release makes a VRRP master step down (on) or lets it take the VIP
+	// back (off).
+	release func(on bool) error
 }
 
 // serveControl answers status, maintenance and reload requests on a unix
@@ -94,6 +97,17 @@ func serveControl(path string, h controlHandlers, log *slog.Logger) (func(), err
 			switch {
 			case errors.Is(err, ErrUnknownNode):
 				http.Error(w, err.Error(), http.StatusNotFound)
+			case err != nil:
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+			}
+		})
+	}
+	for verb, on := range map[string]bool{"release": true, "unrelease": false} {
+		mux.HandleFunc("POST /v1/ha/"+verb, func(w http.ResponseWriter, _ *http.Request) {
+			err := h.release(on)
+			switch {
+			case errors.Is(err, ErrNoHA):
+				http.Error(w, err.Error(), http.StatusConflict)
 			case err != nil:
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 			}
@@ -177,6 +191,25 @@ func Reload(path string) error {
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return fmt.Errorf("%w: %s", ErrReloadRefused, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+// ReleaseMaster asks a running director to step down as VRRP master (on)
+// or to take part in elections again (off).
+func ReleaseMaster(path string, on bool) error {
+	verb := "unrelease"
+	if on {
+		verb = "release"
+	}
+	resp, err := controlClient(path).Post("http://director/v1/ha/"+verb, "", nil)
+	if err != nil {
+		return controlError(path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("ha %s: %s", verb, strings.TrimSpace(string(msg)))
 	}
 	return nil
 }

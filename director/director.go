@@ -20,6 +20,7 @@ import (
 	"github.com/lvsdr/lvsdr/notify"
 	"github.com/lvsdr/lvsdr/topology"
 	"github.com/lvsdr/lvsdr/vip"
+	"github.com/lvsdr/lvsdr/vrrp"
 )
 
 // Sysctls sets kernel parameters.
@@ -59,6 +60,12 @@ type Config struct {
 	// ControlSocket is where `director status` asks for check states; none if
 	// empty.
 	ControlSocket string
+	// Name picks this director's entry in director.ha.directors; empty
+	// finds it by the addresses of director.interface.
+	Name string
+	// VRRP opens the VRRP connection on the interface from this director's
+	// address; nil opens a raw socket (vrrp.Listen).
+	VRRP func(iface string, self netip.Addr) (vrrp.Conn, error)
 }
 
 // Director runs the balancer. Make one with New.
@@ -79,16 +86,21 @@ type Director struct {
 	hook atomic.Pointer[notify.Hook]
 	// obs feeds /metrics and /healthz (metrics.go).
 	obs *observer
+	// router is the VRRP router while director.ha is set, for the control
+	// socket and the metrics (it is safe for concurrent use).
+	router atomic.Pointer[vrrp.Router]
 }
 
 // New returns a director that is not running yet.
 func New(cfg Config) *Director {
-	return &Director{
+	d := &Director{
 		Config:      cfg,
 		reloads:     make(chan chan error),
 		maintenance: make(chan maintenanceRequest),
 		obs:         newObserver(cfg.Kernel, cfg.Log),
 	}
+	d.obs.watchRole(d.HAStatus)
+	return d
 }
 
 // ProbeTarget is where a check connects, and how.
@@ -114,6 +126,9 @@ const hookGrace = 5 * time.Second
 // ErrUnknownNode means a maintenance request named no real server of the
 // topology.
 var ErrUnknownNode = errors.New("no real server of that name in the topology")
+
+// ErrNoHA means the topology in force has no director.ha.
+var ErrNoHA = errors.New("this director runs without director.ha (no VRRP)")
 
 // Reload makes a running director read its file again: an invalid file is
 // logged and changes nothing, a valid one is applied as a diff. It returns

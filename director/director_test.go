@@ -117,6 +117,9 @@ type fakeVIP struct {
 	mu        sync.Mutex
 	bound     map[string]netip.Addr
 	announced int
+	// own is the director's address on its interface; probeSource if
+	// not set.
+	own netip.Addr
 }
 
 func (f *fakeVIP) Announce(string, netip.Addr) error {
@@ -145,6 +148,19 @@ func (f *fakeVIP) Unbind(iface string, vip netip.Addr) error {
 	defer f.mu.Unlock()
 	delete(f.bound, iface)
 	return nil
+}
+
+func (f *fakeVIP) Addresses(iface string) ([]netip.Addr, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []netip.Addr{probeSource}
+	if f.own.IsValid() {
+		out = []netip.Addr{f.own}
+	}
+	if a, ok := f.bound[iface]; ok {
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 func (f *fakeVIP) Bound(iface string, vip netip.Addr) (bool, error) {
@@ -181,6 +197,8 @@ type harness struct {
 	d       *Director
 	// controlSocket, when set before start, is where the director answers.
 	controlSocket string
+	// configure, when set before start, edits the director's Config.
+	configure func(*Config)
 	// logs receives the director's log; io.Discard unless a test sets it.
 	logs   io.Writer
 	cancel context.CancelFunc
@@ -207,7 +225,7 @@ func newHarness(t *testing.T, topo *topology.Topology) *harness {
 func (h *harness) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
-	h.d = New(Config{
+	cfg := Config{
 		Kernel: h.kernel,
 		VIP:    h.vip,
 		Sysctl: h.sysctl,
@@ -228,7 +246,11 @@ func (h *harness) start() {
 			return p
 		},
 		ControlSocket: h.controlSocket,
-	})
+	}
+	if h.configure != nil {
+		h.configure(&cfg)
+	}
+	h.d = New(cfg)
 	go func() { h.done <- h.d.Run(ctx) }()
 	h.t.Cleanup(h.stop)
 }
@@ -290,6 +312,12 @@ func (h *harness) settle() {
 			parked += len(s.ChecksOf(name))
 		}
 	}
+	h.settleWith(parked)
+}
+
+// settleWith is settle when parked timers are due to be waiting on the
+// clock.
+func (h *harness) settleWith(parked int) {
 	for {
 		h.clock.BlockUntil(parked)
 		if h.d.pending.Load() == 0 {

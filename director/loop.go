@@ -12,6 +12,7 @@ import (
 	"github.com/lvsdr/lvsdr/notify"
 	"github.com/lvsdr/lvsdr/topology"
 	"github.com/lvsdr/lvsdr/vip"
+	"github.com/lvsdr/lvsdr/vrrp"
 )
 
 // reason says why a reconcile ran; the metrics and the log name it.
@@ -48,6 +49,10 @@ type loop struct {
 	// changes (quorum.go).
 	quorum map[string]bool
 	vip    *vip.Owner
+	// role is the VRRP router with director.ha, nil without (ha.go);
+	// garpAgain fires for a master's delayed and periodic gratuitous ARPs.
+	role      *role
+	garpAgain <-chan time.Time
 }
 
 // view is what the loop publishes for readers on other goroutines: it is
@@ -57,6 +62,8 @@ type view struct {
 	drained map[string]bool
 	leaving leavingSet
 	vip     vip.State
+	// role is the VRRP role, empty without director.ha.
+	role string
 }
 
 // Run starts the director and runs it until ctx is done.
@@ -72,6 +79,12 @@ func (d *Director) Run(ctx context.Context) error {
 	if l.source, err = d.prepareVIPChecks(topo); err != nil {
 		return err
 	}
+	// With director.ha the router starts as a backup, so the VIP is not
+	// bound until it becomes master.
+	if err := l.startRole(topo); err != nil {
+		return err
+	}
+	defer l.leaveRole()
 	if err := l.convergeVIP(); err != nil {
 		return err
 	}
@@ -111,6 +124,7 @@ func (d *Director) Run(ctx context.Context) error {
 			maintain: d.SetMaintenance,
 			report:   func() (Report, error) { return d.report(l.checks) },
 			reload:   d.ReloadAndWait,
+			release:  d.ReleaseMaster,
 		}, d.Log)
 		if err != nil {
 			return err
@@ -155,6 +169,12 @@ func (d *Director) Run(ctx context.Context) error {
 			}
 		case req := <-d.maintenance:
 			req.reply <- l.onMaintenance(req)
+		case t, ok := <-l.roleTransitions():
+			if ok {
+				l.onRole(t)
+			}
+		case <-l.garpAgain:
+			l.onGARPTimer()
 		case reply := <-l.obs.pings:
 			// /healthz asks whether this loop still turns.
 			close(reply)
@@ -212,11 +232,13 @@ func (l *loop) onReload() error {
 		return err
 	}
 	prev := l.topo
-	l.topo, l.source = next, source
-	if err := l.convergeVIP(); err != nil {
-		l.topo = prev
+	if err := l.startRole(next); err != nil {
 		l.Log.Error("reload rejected, nothing changed", "error", err)
 		return err
+	}
+	l.topo, l.source = next, source
+	if err := l.convergeVIP(); err != nil {
+		l.Log.Error("VIP not moved; the next resync retries", "error", err)
 	}
 	retired := retiredKeys(declaredKeys(prev), next)
 	// The table the kernel was last left in is what it holds for our
@@ -271,8 +293,8 @@ func (l *loop) convergeVIP() error {
 }
 
 // wantVIP says whether this host should hold the VIP: a standalone
-// director always does.
-func (l *loop) wantVIP() bool { return true }
+// director always does, one of a pair only as VRRP master.
+func (l *loop) wantVIP() bool { return l.role == nil || l.role.state == vrrp.StateMaster }
 
 // reconcile computes the desired table from the topology, one snapshot of
 // the check states and the maintenance set, and hands it to the reconciler
@@ -296,6 +318,7 @@ func (l *loop) reconcile(why reason, step func(ipvsctl.Table, []ipvsctl.ServiceK
 		}
 	}
 	l.publish()
+	l.holdFault(err)
 	if err != nil {
 		l.Log.Error("reconcile failed; the next resync retries", "reason", string(why), "error", err)
 		return err
@@ -317,8 +340,12 @@ func (l *loop) reconcile(why reason, step func(ipvsctl.Table, []ipvsctl.ServiceK
 // publish stores a view of the loop's state for the control socket and the
 // metrics.
 func (l *loop) publish() {
-	l.view.Store(&view{topo: l.topo, drained: maps.Clone(l.drained), leaving: maps.Clone(l.leaving), vip: l.vip.State()})
-	l.obs.vipHeld(l.vip.State().Held())
+	v := &view{topo: l.topo, drained: maps.Clone(l.drained), leaving: maps.Clone(l.leaving), vip: l.vip.State()}
+	if l.role != nil {
+		v.role = l.role.state.String()
+	}
+	l.view.Store(v)
+	l.obs.vipHeld(l.vip.State().Held(), l.wantVIP())
 }
 
 // deletedServices counts the service deletions among ops: the diff deletes

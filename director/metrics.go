@@ -15,6 +15,7 @@ import (
 	"github.com/lvsdr/lvsdr/ipvsctl"
 	"github.com/lvsdr/lvsdr/metrics"
 	"github.com/lvsdr/lvsdr/topology"
+	"github.com/lvsdr/lvsdr/vrrp"
 )
 
 // loopTimeout is how long /healthz waits for the Run loop to answer before
@@ -160,10 +161,15 @@ func (o *observer) reconciled(why reason, took time.Duration, ops []ipvsctl.Op, 
 	o.last.Store(&reconcileOutcome{reason: why, err: err})
 }
 
-// vipHeld records whether this host holds the VIP it should hold.
-func (o *observer) vipHeld(held bool) {
+// vipHeld records whether this host holds the VIP, and whether it should.
+func (o *observer) vipHeld(held, wanted bool) {
 	o.vip.Set(boolGauge(held))
-	o.vipLost.Store(!held)
+	o.vipLost.Store(wanted && !held)
+}
+
+// watchRole reports the VRRP router's status at scrape time.
+func (o *observer) watchRole(status func() (vrrp.Status, bool)) {
+	metrics.RegisterVRRP(o.registry, status)
 }
 
 func boolGauge(b bool) float64 {

@@ -8,6 +8,7 @@ import (
 	"github.com/lvsdr/lvsdr/healthcheck"
 	"github.com/lvsdr/lvsdr/ipvsctl"
 	"github.com/lvsdr/lvsdr/topology"
+	"github.com/lvsdr/lvsdr/vrrp"
 )
 
 // Report is what `director status` shows: every declared service as the
@@ -21,8 +22,45 @@ type Report struct {
 	DirectorRunning bool `json:"director_running"`
 	// VIPHeld is whether this host holds the VIP; only a running director
 	// tells.
-	VIPHeld  bool            `json:"vip_held"`
+	VIPHeld bool `json:"vip_held"`
+	// HA is the VRRP role; nil without director.ha.
+	HA       *HAReport       `json:"ha,omitempty"`
 	Services []ServiceReport `json:"services"`
+}
+
+// HAReport is the director's VRRP role as `director status` and `director
+// ha status` show it.
+type HAReport struct {
+	Role     string    `json:"role"`
+	Priority int       `json:"priority"`
+	Master   string    `json:"master,omitempty"`
+	Since    time.Time `json:"since"`
+	Reason   string    `json:"reason"`
+	Released bool      `json:"released,omitempty"`
+	// PreemptHeld is set while this director waits before it preempts
+	// (its connection table warming up).
+	PreemptHeld bool              `json:"preempt_held,omitempty"`
+	Transitions uint64            `json:"transitions"`
+	Sent        uint64            `json:"adverts_sent"`
+	Received    uint64            `json:"adverts_received"`
+	Rejected    map[string]uint64 `json:"adverts_rejected,omitempty"`
+}
+
+func haReport(st vrrp.Status) *HAReport {
+	r := &HAReport{Role: st.State.String(), Priority: st.Priority, Since: st.Since, Reason: st.Reason, Released: st.Released,
+		PreemptHeld: st.PreemptHeld, Transitions: st.Transitions, Sent: st.Sent, Received: st.Received}
+	if st.MasterAddr.IsValid() {
+		r.Master = st.MasterAddr.String()
+	}
+	for reason, n := range st.Rejected {
+		if n > 0 {
+			if r.Rejected == nil {
+				r.Rejected = map[string]uint64{}
+			}
+			r.Rejected[reason] = n
+		}
+	}
+	return r
 }
 
 // ServiceReport is one virtual service.
@@ -239,5 +277,8 @@ func (d *Director) report(checks *healthcheck.Manager) (Report, error) {
 	}
 	r := buildReport(v.topo, table, checkStatuses(checks), v.drained, v.leaving, d.Clock.Now())
 	r.VIPHeld = v.vip.Held()
+	if st, ok := d.HAStatus(); ok {
+		r.HA = haReport(st)
+	}
 	return r, nil
 }

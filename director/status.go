@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,6 +18,25 @@ func WriteStatus(w io.Writer, r Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if !r.DirectorRunning {
 		fmt.Fprintln(tw, "health: unknown (no director is running)")
+	} else {
+		held := "not on this host"
+		if r.VIPHeld {
+			held = "held by this host"
+		}
+		fmt.Fprintf(tw, "VIP %s: %s\n", r.VIP, held)
+	}
+	if h := r.HA; h != nil {
+		line := fmt.Sprintf("VRRP: %s, priority %d, since %s ago (%s)", h.Role, h.Priority, r.Time.Sub(h.Since).Truncate(time.Second), h.Reason)
+		if h.Master != "" {
+			line += ", master " + h.Master
+		}
+		if h.Released {
+			line += ", released (director ha unrelease takes it back)"
+		}
+		if h.PreemptHeld {
+			line += ", preemption held"
+		}
+		fmt.Fprintln(tw, line)
 	}
 	for _, s := range r.Services {
 		fmt.Fprintf(tw, "\n%s  %s %s  ", s.Name, s.Protocol, s.Address)
@@ -64,6 +85,36 @@ func WriteStatus(w io.Writer, r Report) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// WriteHAStatus prints the VRRP part of a report, for `director ha status`.
+func WriteHAStatus(w io.Writer, r Report) error {
+	h := r.HA
+	if h == nil {
+		return ErrNoHA
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "role\t%s\n", h.Role)
+	fmt.Fprintf(tw, "priority\t%d\n", h.Priority)
+	fmt.Fprintf(tw, "master\t%s\n", orDash(h.Master))
+	fmt.Fprintf(tw, "since\t%s (%s ago)\n", h.Since.Format(time.RFC3339), r.Time.Sub(h.Since).Truncate(time.Second))
+	fmt.Fprintf(tw, "reason\t%s\n", h.Reason)
+	fmt.Fprintf(tw, "VIP %s\t%s\n", r.VIP, map[bool]string{true: "held by this host", false: "not on this host"}[r.VIPHeld])
+	fmt.Fprintf(tw, "released\t%v\n", h.Released)
+	fmt.Fprintf(tw, "preemption held\t%v\n", h.PreemptHeld)
+	fmt.Fprintf(tw, "transitions\t%d\n", h.Transitions)
+	fmt.Fprintf(tw, "adverts sent / received\t%d / %d\n", h.Sent, h.Received)
+	for _, reason := range slices.Sorted(maps.Keys(h.Rejected)) {
+		fmt.Fprintf(tw, "adverts rejected (%s)\t%d\n", reason, h.Rejected[reason])
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // WriteStatusJSON prints a report as one JSON document, for scripts.

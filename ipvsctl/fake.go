@@ -29,6 +29,20 @@ func NewFakeKernel() *FakeKernel {
 	return &FakeKernel{services: make(map[ServiceKey]*fakeService)}
 }
 
+// WriteCount returns Writes, safely while another goroutine writes.
+func (f *FakeKernel) WriteCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.Writes
+}
+
+// SetFail sets Fail, safely while another goroutine writes.
+func (f *FakeKernel) SetFail(fail func(op OpKind, key ServiceKey, d Destination) error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Fail = fail
+}
+
 func (f *FakeKernel) fail(op OpKind, key ServiceKey, d Destination) error {
 	f.Writes++
 	if f.Fail != nil {

@@ -27,6 +27,9 @@ const (
 	KindQuorum Kind = "quorum"
 	// KindMaintenance: `director drain` or `undrain` of a real server.
 	KindMaintenance Kind = "maintenance"
+	// KindRole: the director's VRRP role changed (master, backup, fault);
+	// LVSDR_ERROR holds the reason.
+	KindRole Kind = "role"
 )
 
 // Event is one state change.

@@ -25,6 +25,9 @@ type Binder interface {
 	// ProbeSource returns the director's own IPv4 address on the interface,
 	// the VIP excepted: checks through the VIP are sent from it.
 	ProbeSource(iface string, vip netip.Addr) (netip.Addr, error)
+	// Addresses returns the IPv4 addresses on the interface: a director
+	// finds its own entry in director.ha by them.
+	Addresses(iface string) ([]netip.Addr, error)
 }
 
 // Netlink is the Binder of the running host. The VIP goes on as a /32
@@ -61,6 +64,21 @@ func (Netlink) Bound(iface string, vip netip.Addr) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// Addresses returns the IPv4 addresses of the interface.
+func (Netlink) Addresses(iface string) ([]netip.Addr, error) {
+	addrs, err := netif.Netlink{}.List()
+	if err != nil {
+		return nil, fmt.Errorf("list addresses: %w", err)
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if a.Link == iface && a.Prefix.Addr().Is4() {
+			out = append(out, a.Prefix.Addr())
+		}
+	}
+	return out, nil
 }
 
 // ProbeSource returns the first IPv4 address of the interface that is not

@@ -44,6 +44,8 @@ func (f *fakeBinder) Announce(iface string, a netip.Addr) error {
 
 func (f *fakeBinder) ProbeSource(string, netip.Addr) (netip.Addr, error) { return netip.Addr{}, nil }
 
+func (f *fakeBinder) Addresses(string) ([]netip.Addr, error) { return nil, nil }
+
 var (
 	vip1 = netip.MustParseAddr("10.0.0.100")
 	vip2 = netip.MustParseAddr("10.0.0.101")
