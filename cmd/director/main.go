@@ -26,7 +26,13 @@ import (
 
 func main() {
 	if err := rootCommand().Execute(); err != nil {
-		if !errors.Is(err, errSilent) {
+		switch {
+		case errors.Is(err, errSilent):
+		case errors.Is(err, topology.ErrInvalid):
+			// FILE:LINE: message on every line, as compilers print, so
+			// that editors and scripts can jump to each problem.
+			fmt.Fprintln(os.Stderr, err)
+		default:
 			fmt.Fprintf(os.Stderr, "director: %s\n", err)
 		}
 		os.Exit(1)
@@ -65,7 +71,7 @@ func rootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&o.stateDir, "state-dir", "/var/lib/lvsdr", "where the director records the services it owns")
 	root.PersistentFlags().StringVar(&o.controlSocket, "control-socket", "/run/lvsdr/director.sock", "unix socket of the running director")
 	root.PersistentFlags().DurationVar(&o.callTimeout, "netlink-timeout", ipvsctl.DefaultCallTimeout, "bound on one IPVS netlink call")
-	root.AddCommand(runCommand(o), validateCommand(o), applyCommand(o), reloadCommand(o), statusCommand(o), cleanupCommand(o),
+	root.AddCommand(runCommand(o), validateCommand(o), applyCommand(o), reloadCommand(o), statusCommand(o), cleanupCommand(o), haCommand(o),
 		maintenanceCommand(o, "drain", true, "Put a real server in maintenance: weight 0 in every service, established connections kept; survives restarts"),
 		maintenanceCommand(o, "undrain", false, "Take a real server out of maintenance: its configured weight back"),
 		importKeepalivedCommand())
@@ -73,7 +79,7 @@ func rootCommand() *cobra.Command {
 }
 
 func runCommand(o *options) *cobra.Command {
-	var logFormat, logLevel string
+	var logFormat, logLevel, name string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the director: bind the VIP, program IPVS, check real servers; SIGHUP reloads, SIGTERM leaves the table in place",
@@ -116,6 +122,7 @@ func runCommand(o *options) *cobra.Command {
 				ControlSocket: o.controlSocket,
 				Notify:        systemdNotify(log),
 				Watchdog:      watchdog / 2,
+				Name:          name,
 			})
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
@@ -131,6 +138,7 @@ func runCommand(o *options) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text or json")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&name, "name", "", "this director's name in director.ha.directors (default: the one whose address is on director.interface)")
 	return cmd
 }
 
