@@ -612,7 +612,7 @@ virtual_server fwmark 3 {
 			},
 			warnings: []string{
 				"4|quorum_up /bin/true carried as director.notify|when tcp_80 regains its quorum|LVSDR_EVENT=quorum, LVSDR_STATE=regained and LVSDR_SERVICE=tcp_80",
-				"6|notify_up /bin/true carried as director.notify|with only the arguments written in keepalived.conf|no arguments added|LVSDR_EVENT=check, LVSDR_STATE=up, LVSDR_SERVICE=tcp_80 and LVSDR_NODE=rs_10_0_0_2",
+				"6|notify_up /bin/true carried as director.notify|with only the arguments written after it|no arguments added|LVSDR_EVENT=check, LVSDR_STATE=up, LVSDR_SERVICE=tcp_80 and LVSDR_NODE=rs_10_0_0_2",
 				"7|notify_down /bin/true carried|LVSDR_STATE=down",
 				"7|notify_down: running it as user root not carried",
 				"10|notify_down /bin/true carried",

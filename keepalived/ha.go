@@ -92,13 +92,9 @@ var vrrpNotCarried = map[string]string{
 	"track_file":                 "lvsdr tracks no files: a director's priority is fixed",
 	"track_process":              "lvsdr tracks no processes: a director's priority is fixed",
 	"track_bfd":                  "lvsdr runs no BFD",
-	"notify":                     "director.notify has no VRRP role events",
-	"notify_master":              "director.notify has no VRRP role events",
-	"notify_backup":              "director.notify has no VRRP role events",
-	"notify_fault":               "director.notify has no VRRP role events",
-	"notify_stop":                "director.notify has no VRRP role events",
-	"notify_deleted":             "director.notify has no VRRP role events",
-	"notify_master_rx_lower_pri": "director.notify has no VRRP role events",
+	"notify_stop":                "director.notify has no event for a director that stops",
+	"notify_deleted":             "director.notify has no event for an instance deleted by a reload",
+	"notify_master_rx_lower_pri": "director.notify has no event for an advert of lower priority received as master",
 	"smtp_alert":                 "lvsdr sends no mail",
 	"virtual_ipaddress_excluded": "lvsdr binds the VIP only",
 	"virtual_routes":             "lvsdr adds no routes",
@@ -208,6 +204,9 @@ func (c *converter) haFrom(in *vrrpInstance) *haConfig {
 			garpRefresh = k
 		case "lvs_sync_daemon_interface":
 			syncIface = k
+		case "notify", "notify_master", "notify_backup", "notify_fault":
+			when, filter := roleNotify(k.Keyword, in.name)
+			c.notifyScript(k, when, filter)
 		default:
 			if why, ok := vrrpNotCarried[k.Keyword]; ok {
 				c.warnf(k, "%s not carried: %s", k.Keyword, why)

@@ -102,7 +102,7 @@ vrrp_instance VI_1 {
 				"14|preempt_delay not carried: with nopreempt",
 				"19|authentication not carried: VRRPv3 has none",
 				"23|track_script not carried",
-				"26|notify_master not carried: director.notify has no VRRP role events",
+				"26|notify_master /bin/true carried as director.notify|when instance VI_1 becomes MASTER|act only when LVSDR_EVENT=role and LVSDR_STATE=master",
 				"32|lvs_sync_daemon_interface ignored: global_defs' lvs_sync_daemon wins",
 			},
 			absent: []string{"PLACEHOLDER", "state", "garp", "vrrp_version", "router_id", "own address", "multicast"},
@@ -134,6 +134,7 @@ vrrp_instance VI_1 {
   authentication {
     auth_type PASS
   }
+  notify /bin/true
 }
 ` + haService,
 			opts: Options{DirectorAddress: netip.MustParseAddr("10.0.0.12"),
@@ -147,6 +148,7 @@ vrrp_instance VI_1 {
 			warnings: []string{
 				"1|vrrp_instance VI_1 runs on eth1, and lvsdr sends and receives VRRP on director.interface, bond0",
 				"9|authentication not carried: VRRPv2's authentication is gone|discards lvsdr's adverts and both become master",
+				"12|notify /bin/true carried as director.notify|on every VRRP state change of instance VI_1, adding INSTANCE VI_1 and the new state|act only when LVSDR_EVENT=role, with the new role in LVSDR_STATE",
 			},
 			absent: []string{"PLACEHOLDER", "unicast_peer", "own address", "lvs_sync_daemon"},
 		},

@@ -55,7 +55,7 @@ func (c *converter) notifyHook() {
 	for _, ns := range c.notifies {
 		script := strings.Join(ns.argv, " ")
 		if len(distinct) == 1 {
-			c.warnf(ns.node, "%s %s carried as director.notify, which differs: keepalived runs it %s, with only the arguments written in keepalived.conf; lvsdr runs it on every check, quorum and maintenance event of every service and real server, with no arguments added and what changed in its environment (LVSDR_EVENT, LVSDR_STATE, LVSDR_SERVICE, LVSDR_NODE...): make it act only when %s", ns.node.Keyword, script, ns.when, ns.filter)
+			c.warnf(ns.node, "%s %s carried as director.notify, which differs: keepalived runs it %s; lvsdr runs it on every check, quorum, maintenance and VRRP role event, with no arguments added and what changed in its environment (LVSDR_EVENT, LVSDR_STATE, LVSDR_SERVICE, LVSDR_NODE...): make it act only when %s", ns.node.Keyword, script, ns.when, ns.filter)
 			continue
 		}
 		c.warnf(ns.node, "%s %s not carried: lvsdr runs one hook, director.notify, for every event, and keepalived.conf has %d different scripts; keepalived ran this one %s: write a hook that runs it when %s, and set it as director.notify", ns.node.Keyword, script, len(distinct), ns.when, ns.filter)
@@ -69,7 +69,7 @@ func realServerNotify(keyword, rsName, service string) (when, filter string) {
 	if keyword == "notify_down" {
 		state, verb = "down", "goes down"
 	}
-	return fmt.Sprintf("when real server %s of %s %s", rsName, service, verb),
+	return fmt.Sprintf("when real server %s of %s %s, with only the arguments written after it", rsName, service, verb),
 		fmt.Sprintf("LVSDR_EVENT=check, LVSDR_STATE=%s, LVSDR_SERVICE=%s and LVSDR_NODE=%s (an event comes per check of the server)", state, service, rsName)
 }
 
@@ -80,6 +80,18 @@ func quorumNotify(keyword, service string) (when, filter string) {
 	if keyword == "quorum_down" {
 		state, verb = "lost", "loses"
 	}
-	return fmt.Sprintf("when %s %s its quorum", service, verb),
+	return fmt.Sprintf("when %s %s its quorum, with only the arguments written after it", service, verb),
 		fmt.Sprintf("LVSDR_EVENT=quorum, LVSDR_STATE=%s and LVSDR_SERVICE=%s", state, service)
+}
+
+// roleNotify is the event of a vrrp_instance's notify_master,
+// notify_backup, notify_fault or notify, in keepalived's and lvsdr's terms.
+func roleNotify(keyword, instance string) (when, filter string) {
+	if keyword == "notify" {
+		return fmt.Sprintf("on every VRRP state change of instance %s, adding INSTANCE %s and the new state (MASTER, BACKUP, FAULT) and priority to its arguments", instance, instance),
+			"LVSDR_EVENT=role, with the new role in LVSDR_STATE (master, backup or fault, in lowercase)"
+	}
+	state := strings.TrimPrefix(keyword, "notify_")
+	return fmt.Sprintf("when instance %s becomes %s, with only the arguments written after it", instance, strings.ToUpper(state)),
+		fmt.Sprintf("LVSDR_EVENT=role and LVSDR_STATE=%s", state)
 }
