@@ -66,6 +66,13 @@ type Config struct {
 	// VRRP opens the VRRP connection on the interface from this director's
 	// address; nil opens a raw socket (vrrp.Listen).
 	VRRP func(iface string, self netip.Addr) (vrrp.Conn, error)
+	// Syncd runs the kernel's IPVS connection sync daemons; nil refuses
+	// director.ha.connection_sync.
+	Syncd ipvsctl.SyncDaemons
+	// Connections counts the kernel's connection entries, to tell when a
+	// returning director's synced table is warm; nil reads
+	// /proc/net/ip_vs_conn.
+	Connections func() (int, error)
 }
 
 // Director runs the balancer. Make one with New.

@@ -174,6 +174,15 @@ type fakeSysctl struct {
 	values map[string]string
 }
 
+func (f *fakeSysctl) Get(name string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if v, ok := f.values[name]; ok {
+		return v, nil
+	}
+	return "kernel default", nil
+}
+
 func (f *fakeSysctl) Set(name, value string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -211,9 +211,10 @@ func (l *loop) sweepLeaving() int {
 }
 
 // nextSweep is when the resync timer fires next: sooner while servers are
-// leaving.
+// leaving, or while a returning director waits for its connection table.
 func (l *loop) nextSweep() time.Duration {
-	if len(l.leaving) > 0 && sweepInterval < l.topo.Director.ResyncInterval {
+	holding := l.role != nil && !l.sync.since.IsZero() && !l.sync.warm
+	if (len(l.leaving) > 0 || holding) && sweepInterval < l.topo.Director.ResyncInterval {
 		return sweepInterval
 	}
 	return l.topo.Director.ResyncInterval

@@ -42,6 +42,11 @@ func vrrpConfig(topo *topology.Topology, self topology.HADirector) vrrp.Config {
 		Priority: int(self.Priority), Preempt: ha.Preempt, PreemptDelay: ha.PreemptDelay,
 		Unicast: ha.Unicast, Addresses: []netip.Addr{topo.VIP},
 	}
+	if ha.ConnectionSync {
+		// A returning director preempts only once its connection table
+		// is warm (sync.go), or when the hold runs out.
+		cfg.PreemptHold = syncWarmBound
+	}
 	if ha.Unicast {
 		for _, p := range ha.Peers(self) {
 			cfg.Peers = append(cfg.Peers, p.Address)
@@ -59,13 +64,9 @@ func (l *loop) startRole(topo *topology.Topology) error {
 		l.stopRole()
 		return nil
 	}
-	addrs, err := l.VIP.Addresses(topo.Director.Interface)
+	self, err := l.haSelf(topo)
 	if err != nil {
-		return fmt.Errorf("director.ha: %w", err)
-	}
-	self, err := ha.Self(addrs, l.Name)
-	if err != nil {
-		return fmt.Errorf("director.ha: %w", err)
+		return err
 	}
 	cfg := vrrpConfig(topo, self)
 	if l.role != nil && reflect.DeepEqual(l.role.cfg, cfg) && l.role.iface == topo.Director.Interface {
@@ -95,6 +96,24 @@ func (l *loop) startRole(topo *topology.Topology) error {
 	l.Log.Info("VRRP started", "name", self.Name, "address", self.Address, "priority", self.Priority, "vrid", ha.VRID,
 		"version", ha.Version, "advert_interval", ha.AdvertInterval, "unicast", ha.Unicast, "interface", topo.Director.Interface)
 	return nil
+}
+
+// haSelf finds this director among director.ha.directors: by --name, or by
+// the addresses of its interface.
+func (l *loop) haSelf(topo *topology.Topology) (topology.HADirector, error) {
+	ha := topo.Director.HA
+	if ha == nil {
+		return topology.HADirector{}, nil
+	}
+	addrs, err := l.VIP.Addresses(topo.Director.Interface)
+	if err != nil {
+		return topology.HADirector{}, fmt.Errorf("director.ha: %w", err)
+	}
+	self, err := ha.Self(addrs, l.Name)
+	if err != nil {
+		return topology.HADirector{}, fmt.Errorf("director.ha: %w", err)
+	}
+	return self, nil
 }
 
 // stopRole stops the VRRP router, if any: a master sends priority 0 so that

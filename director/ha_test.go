@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,10 +85,15 @@ func (p *pair) settle() {
 		}
 	}
 	// Only the resync timers are certain to be on the clock: a router in
-	// fault waits for nothing.
+	// fault waits for nothing. A director that is starting has its router
+	// running before the clock moves on: else the clock would run ahead of
+	// its start, and its first master-down timer would expire unheard.
 	for _, h := range p.h {
 		if h.cancel != nil {
 			h.settleWith(running)
+			for h.d.router.Load() == nil && h.cancel != nil {
+				runtime.Gosched()
+			}
 		}
 	}
 	for range 20 {
@@ -233,5 +239,95 @@ func TestFailingIPVSWritesPutTheMasterInFault(t *testing.T) {
 	p.h[0].kernel.SetFail(nil)
 	if !p.until(p.holds(1)) {
 		t.Errorf("VIP held by %v once lb1 writes again, want lb1 back", p.holders())
+	}
+}
+
+func TestConnectionSyncRunsBothDaemonsAndRestoresItsSysctls(t *testing.T) {
+	topo := pairTopology()
+	topo.Director.HA.ConnectionSync = true
+	topo.Director.HA.SyncID = 51
+	h := newHarness(t, topo)
+	h.vip.own = lb1
+	syncd := ipvsctl.NewFakeSyncDaemons()
+	seg := vrrp.NewSegment()
+	h.configure = func(c *Config) {
+		c.Syncd = syncd
+		c.VRRP = func(_ string, self netip.Addr) (vrrp.Conn, error) { return seg.Join(self), nil }
+	}
+	h.start()
+	h.settleWith(1)
+	daemons, _ := syncd.Daemons()
+	var got []string
+	for _, d := range daemons {
+		got = append(got, d.String())
+	}
+	if len(daemons) != 2 || daemons[0].Role != ipvsctl.SyncMaster || daemons[1].Role != ipvsctl.SyncBackup ||
+		daemons[0].SyncID != 51 || daemons[1].SyncID != 51 || daemons[0].Interface != "eth0" {
+		t.Fatalf("sync daemons %q, want a master and a backup on eth0 with syncid 51", got)
+	}
+	h.sysctl.mu.Lock()
+	threshold := h.sysctl.values["net.ipv4.vs.sync_threshold"]
+	h.sysctl.mu.Unlock()
+	if threshold != "3 0" {
+		t.Errorf("sync_threshold = %q, want \"3 0\" (an idle connection must be re-synced)", threshold)
+	}
+
+	// A reload that turns connection sync off stops the daemons and puts
+	// back the values found.
+	off := pairTopology()
+	h.topo.Store(off)
+	if err := h.d.ReloadAndWait(); err != nil {
+		t.Fatal(err)
+	}
+	if daemons, _ := syncd.Daemons(); len(daemons) != 0 {
+		t.Errorf("sync daemons still running after connection sync was turned off: %v", daemons)
+	}
+	h.sysctl.mu.Lock()
+	threshold = h.sysctl.values["net.ipv4.vs.sync_threshold"]
+	h.sysctl.mu.Unlock()
+	if threshold != "kernel default" {
+		t.Errorf("sync_threshold = %q after connection sync was turned off, want the value found", threshold)
+	}
+}
+
+func TestReturningDirectorPreemptsOnlyOnceItsConnectionTableIsWarm(t *testing.T) {
+	p := newPair(t)
+	var conns atomic.Int64
+	for _, h := range p.h {
+		topo := pairTopology()
+		topo.Director.HA.ConnectionSync = true
+		h.topo.Store(topo)
+		syncd := ipvsctl.NewFakeSyncDaemons()
+		vrrpConn := h.configure
+		h.configure = func(c *Config) {
+			vrrpConn(c)
+			c.Syncd = syncd
+			c.Connections = func() (int, error) { return int(conns.Load()), nil }
+		}
+	}
+	p.h[1].start()
+	if !p.until(p.holds(2)) {
+		t.Fatalf("VIP held by %v, want lb2 alone", p.holders())
+	}
+	// lb1, of higher priority, comes back while connections still arrive
+	// through its backup daemon: its router holds preemption (package vrrp
+	// tests what a hold does) for a sync refresh period at least, and as
+	// long as the table grows.
+	p.h[0].start()
+	conns.Store(10)
+	held := func() bool { st, _ := p.h[0].d.HAStatus(); return st.PreemptHeld }
+	for range 90 {
+		conns.Add(5)
+		p.step(time.Second)
+		if !held() {
+			t.Fatalf("lb1 let go of its hold on preemption while its connection table was still filling (%d connections)", conns.Load())
+		}
+	}
+	// The table stops growing: the hold ends, and lb1 takes the VIP back.
+	if !p.until(func() bool { return !held() }) {
+		t.Fatal("lb1 still holds preemption with a table that stopped growing")
+	}
+	if !p.until(p.holds(1)) {
+		t.Errorf("VIP held by %v once lb1's table was warm, want lb1", p.holders())
 	}
 }

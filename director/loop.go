@@ -53,6 +53,10 @@ type loop struct {
 	// garpAgain fires for a master's delayed and periodic gratuitous ARPs.
 	role      *role
 	garpAgain <-chan time.Time
+	// sync is the state of connection sync (sync.go), and syncFound the
+	// values its sysctls had before the director set them.
+	sync      syncState
+	syncFound map[string]string
 }
 
 // view is what the loop publishes for readers on other goroutines: it is
@@ -79,9 +83,10 @@ func (d *Director) Run(ctx context.Context) error {
 	if l.source, err = d.prepareVIPChecks(topo); err != nil {
 		return err
 	}
-	// With director.ha the router starts as a backup, so the VIP is not
-	// bound until it becomes master.
-	if err := l.startRole(topo); err != nil {
+	// With director.ha this director must find itself among the directors
+	// before it touches anything; its router starts once the table is
+	// programmed, as a backup, so the VIP is not bound until it is master.
+	if _, err := l.haSelf(topo); err != nil {
 		return err
 	}
 	defer l.leaveRole()
@@ -102,6 +107,10 @@ func (d *Director) Run(ctx context.Context) error {
 		return err
 	}
 	l.drained = state.maintenance()
+	l.syncFound = state.SyncSysctls
+	if err := l.convergeSync(); err != nil {
+		return err
+	}
 	// One read of the kernel serves the whole start: servers it already has
 	// in stay in until a check says down, so a restart does not flap them;
 	// services retired while the director was down drain as on a reload;
@@ -138,6 +147,9 @@ func (d *Director) Run(ctx context.Context) error {
 
 	l.startLeaving(topo, kernel, retired)
 	l.reconcile(reasonStart, l.r.Update, l.deletable(retired), 0)
+	if err := l.startRole(topo); err != nil {
+		return err
+	}
 	l.notify("READY=1")
 	d.Log.Info("director running", "vip", topo.VIP, "interface", topo.Director.Interface, "services", len(topo.Services), "real_servers", len(topo.RealServers))
 
@@ -204,6 +216,10 @@ func (l *loop) onResync() {
 	if err := l.convergeVIP(); err != nil {
 		l.Log.Error("VIP not repaired; the next resync retries", "error", err)
 	}
+	if err := l.convergeSync(); err != nil {
+		l.Log.Error("sync daemons not repaired; the next resync retries", "error", err)
+	}
+	l.checkWarm()
 	swept := l.sweepLeaving()
 	// Emptied retiring services are forgotten before the reconcile that
 	// deletes them, so that the state it records no longer owns them; a
@@ -239,6 +255,9 @@ func (l *loop) onReload() error {
 	l.topo, l.source = next, source
 	if err := l.convergeVIP(); err != nil {
 		l.Log.Error("VIP not moved; the next resync retries", "error", err)
+	}
+	if err := l.convergeSync(); err != nil {
+		l.Log.Error("sync daemons not as the file says; the next resync retries", "error", err)
 	}
 	retired := retiredKeys(declaredKeys(prev), next)
 	// The table the kernel was last left in is what it holds for our
@@ -294,7 +313,12 @@ func (l *loop) convergeVIP() error {
 
 // wantVIP says whether this host should hold the VIP: a standalone
 // director always does, one of a pair only as VRRP master.
-func (l *loop) wantVIP() bool { return l.role == nil || l.role.state == vrrp.StateMaster }
+func (l *loop) wantVIP() bool {
+	if l.topo.Director.HA == nil {
+		return true
+	}
+	return l.role != nil && l.role.state == vrrp.StateMaster
+}
 
 // reconcile computes the desired table from the topology, one snapshot of
 // the check states and the maintenance set, and hands it to the reconciler
@@ -325,7 +349,7 @@ func (l *loop) reconcile(why reason, step func(ipvsctl.Table, []ipvsctl.ServiceK
 	}
 	l.reportQuorum(states, health)
 	// Retiring services stay owned: a restart still deletes them.
-	state := State{Owned: append(declaredKeys(l.topo), l.retiringKeys()...)}
+	state := State{Owned: append(declaredKeys(l.topo), l.retiringKeys()...), SyncSysctls: l.syncFound}
 	for name := range l.drained {
 		state.Maintenance = append(state.Maintenance, name)
 	}

@@ -28,6 +28,10 @@ type State struct {
 	Owned []ipvsctl.ServiceKey
 	// Maintenance names the real servers drained by `director drain`.
 	Maintenance []string
+	// SyncSysctls holds the values the connection-sync sysctls had before
+	// the director changed them, to put back when connection sync is
+	// turned off; nil while they are untouched.
+	SyncSysctls map[string]string
 }
 
 // Drained returns the real servers in maintenance as a set.
@@ -53,6 +57,8 @@ type stateService struct {
 type stateDoc struct {
 	Services    []stateService `json:"services"`
 	Maintenance []string       `json:"maintenance,omitempty"`
+	// SyncSysctls are the values found before connection sync changed them.
+	SyncSysctls map[string]string `json:"sync_sysctls_found,omitempty"`
 }
 
 // Load reads the state; an empty one if there is no file yet.
@@ -71,7 +77,7 @@ func (s StateFile) Load() (State, error) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return State{}, fmt.Errorf("read state %s: %w", s.Path, err)
 	}
-	st := State{Maintenance: doc.Maintenance}
+	st := State{Maintenance: doc.Maintenance, SyncSysctls: doc.SyncSysctls}
 	for _, svc := range doc.Services {
 		st.Owned = append(st.Owned, ipvsctl.ServiceKey{Protocol: svc.Protocol, Address: svc.Address, Port: svc.Port, FWMark: svc.FWMark})
 	}
@@ -83,7 +89,7 @@ func (s StateFile) Save(st State) error {
 	if s.Path == "" {
 		return nil
 	}
-	doc := stateDoc{Services: make([]stateService, len(st.Owned)), Maintenance: slices.Sorted(slices.Values(st.Maintenance))}
+	doc := stateDoc{Services: make([]stateService, len(st.Owned)), Maintenance: slices.Sorted(slices.Values(st.Maintenance)), SyncSysctls: st.SyncSysctls}
 	for i, k := range st.Owned {
 		doc.Services[i] = stateService{Protocol: k.Protocol, Address: k.Address, Port: k.Port, FWMark: k.FWMark}
 	}

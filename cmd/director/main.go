@@ -104,6 +104,10 @@ func runCommand(o *options) *cobra.Command {
 				return err
 			}
 			defer kernel.Close()
+			syncd, err := ipvsctl.OpenSyncDaemons(o.callTimeout)
+			if err != nil {
+				return err
+			}
 			log := slog.New(handler)
 			// Under systemd with WatchdogSec, WATCHDOG=1 every half of it.
 			watchdog, err := daemon.SdWatchdogEnabled(false)
@@ -123,6 +127,7 @@ func runCommand(o *options) *cobra.Command {
 				Notify:        systemdNotify(log),
 				Watchdog:      watchdog / 2,
 				Name:          name,
+				Syncd:         syncd,
 			})
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
