@@ -99,7 +99,8 @@ func idleRole() int {
 	r := bufio.NewReader(conn)
 	for i := 1; ; i++ {
 		time.Sleep(every)
-		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		// Room for a few retransmissions while the VIP moves.
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
 		if _, err := fmt.Fprintf(conn, "beat %d\n", i); err != nil {
 			fmt.Println("BROKEN", err)
 			return 1
@@ -296,25 +297,34 @@ type syncCase struct {
 }
 
 // The IPVS TCP timeout of the test (ipvsadm --set), the interval of the idle
-// connection's exchanges and how long the backup's table is watched.
+// connection's exchanges, how long the backup's table is watched before the
+// VIP moves to it, and how long the connection is watched after. With the
+// kernel's defaults the backup's copy expires one timeout after the 3rd
+// packet and comes back at the 53rd (about 80 s): the failover falls between.
 const (
 	idleTCPTimeout = 30 * time.Second
 	idleEvery      = 3 * time.Second
-	idleWatch      = 100 * time.Second
+	idleWatch      = 60 * time.Second
+	idleAfter      = 12 * time.Second
 )
 
 // idlePair is one case's two directors, client and real server, with the
 // idle connection's entry as /proc/net/ip_vs_conn writes it.
 type idlePair struct {
-	c        syncCase
-	l        *lab
-	subnet   string
-	settings string
-	anchors  map[string]int // director → a PID in its namespace
-	idle     *proc
-	entry    *regexp.Regexp
-	samples  []expiry
-	lost     bool // the master lost the entry
+	c         syncCase
+	l         *lab
+	subnet    string
+	settings  string
+	anchors   map[string]int // director → a PID in its namespace
+	backupMAC string
+	idle      *proc
+	// exchanges before the failover, and whether the connection lived on
+	before       int
+	brokenBefore bool
+	survived     bool
+	entry        *regexp.Regexp
+	samples      []expiry
+	lost         bool // the master lost the entry
 }
 
 // expiry is one sample of the backup's copy: absent, or its expire column.
@@ -326,9 +336,11 @@ type expiry struct {
 
 // TestSyncKeepsAnIdleConnectionOnTheBackup measures issue 12 item 3: an
 // idle connection through the master, the backup's synced copy watched in
-// its connection table (what ipvsadm -Lnc shows). The kernel's defaults let
-// the copy expire; the tuned settings must keep it. Every setting runs at
-// once, each in its own pair of directors, client and real server.
+// its connection table (what ipvsadm -Lnc shows), then the VIP moved to the
+// backup. The kernel's defaults let the copy expire and the connection is
+// reset at the failover; the tuned settings must keep the copy and the
+// connection. Every setting runs at once, each in its own pair of
+// directors, client and real server.
 func TestSyncKeepsAnIdleConnectionOnTheBackup(t *testing.T) {
 	needIPVS(t)
 	cases := []syncCase{
@@ -357,6 +369,20 @@ func TestSyncKeepsAnIdleConnectionOnTheBackup(t *testing.T) {
 			}
 			p.samples = append(p.samples, p.sample(t, "backup", at))
 		}
+	}
+	// The failover: the backup takes the VIP and the client's neighbour
+	// entry (a gratuitous ARP's effect), then the master lets it go.
+	for _, p := range pairs {
+		log := p.l.log("idle")
+		p.before, p.brokenBefore = strings.Count(log, "ok "), !p.idle.alive() || strings.Contains(log, "BROKEN")
+		vip := p.subnet + ".250"
+		run(t, "sh", "-ec", fmt.Sprintf("ip -n %s addr add %s/32 dev eth0\nip -n %s neigh replace %s lladdr %s dev eth0 nud permanent\nip -n %s addr del %s/32 dev eth0",
+			p.l.ns["backup"], vip, p.l.ns["client"], vip, p.backupMAC, p.l.ns["master"], vip))
+	}
+	time.Sleep(idleAfter)
+	for _, p := range pairs {
+		log := p.l.log("idle")
+		p.survived = p.idle.alive() && !strings.Contains(log, "BROKEN") && strings.Count(log, "ok ") >= p.before+2
 	}
 	for _, p := range pairs {
 		t.Run(p.c.name, func(t *testing.T) { p.judge(t) })
@@ -398,6 +424,7 @@ for k in sync_threshold sync_refresh_period sync_version sync_retries; do printf
 	l.script("rs", fmt.Sprintf(`ip addr add %s/32 dev lo
 for k in all eth0; do echo 1 > /proc/sys/net/ipv4/conf/$k/arp_ignore; echo 2 > /proc/sys/net/ipv4/conf/$k/arp_announce; done`, vip))
 	l.listen("rs", 5672)
+	p.backupMAC = l.mac("backup")
 	// /proc/net/ip_vs_conn: addresses and ports in hex, the expiry in
 	// seconds.
 	hex := func(a string) string {
@@ -426,8 +453,8 @@ func (p *idlePair) sample(t *testing.T, dir string, at time.Duration) expiry {
 // absence after that, the lowest expiry seen, when it was refreshed), logs
 // it, and fails a case that must stay fresh and did not.
 func (p *idlePair) judge(t *testing.T) {
-	if !p.idle.alive() || strings.Contains(p.l.log("idle"), "BROKEN") {
-		t.Fatalf("the idle connection broke through the master:\n%s", p.l.log("idle"))
+	if p.brokenBefore {
+		t.Fatalf("the idle connection broke through the master, before the failover:\n%s", p.l.log("idle"))
 	}
 	if p.lost {
 		t.Errorf("the master lost the idle connection's entry")
@@ -459,7 +486,7 @@ func (p *idlePair) judge(t *testing.T) {
 		gapLongest = max(gapLongest, p.samples[len(p.samples)-1].at-gapFrom)
 	}
 	line := fmt.Sprintf("idle sync, %s [%s; tcp timeout %s, one exchange every %s, %d exchanges in %s]: ",
-		p.c.name, p.settings, idleTCPTimeout, idleEvery, strings.Count(p.l.log("idle"), "ok "), idleWatch)
+		p.c.name, p.settings, idleTCPTimeout, idleEvery, p.before, idleWatch)
 	switch {
 	case !seen:
 		line += "the backup never held the connection"
@@ -468,6 +495,11 @@ func (p *idlePair) judge(t *testing.T) {
 	default:
 		line += fmt.Sprintf("backup copy from %.0fs, never expired, lowest expiry %s, refreshed at %v", first.Seconds(), lowest, refreshes)
 	}
+	if p.survived {
+		line += fmt.Sprintf("; failover at %s: SURVIVED, %d exchanges through the new master", idleWatch, strings.Count(p.l.log("idle"), "ok ")-p.before)
+	} else {
+		line += fmt.Sprintf("; failover at %s: LOST (%s)", idleWatch, lastLine(p.l.log("idle")))
+	}
 	t.Log(line)
 	fmt.Println("E2E", line)
 	// The same table through ipvsadm, the reference the issue names.
@@ -475,4 +507,12 @@ func (p *idlePair) judge(t *testing.T) {
 	if p.c.fresh && (!seen || gapLongest > 0) {
 		t.Errorf("with %s the backup's copy of an idle connection expired:\n%s", p.settings, line)
 	}
+	if p.c.fresh && !p.survived {
+		t.Errorf("with %s the idle connection did not survive the failover:\n%s", p.settings, p.l.log("idle"))
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
