@@ -124,11 +124,12 @@ func desiredTable(t *topology.Topology, healthy Health, maintenance map[string]b
 			Key:         serviceKey(t, s),
 			Scheduler:   s.Scheduler,
 			Persistence: uint32(s.PersistenceTimeout.Seconds()),
+			SchedFlags:  s.SchedulerFlagBits(),
 		}}
 		vs.Destinations = make([]ipvsctl.Destination, 0, len(s.RealServers)+1)
 		sorry := s.SorryServer != nil && quorumLost(s, healthy, maintenance)
 		fwd := forwarding(s.Forwarding)
-		for _, rs := range t.Members(s) {
+		for rank, rs := range t.Members(s) {
 			weight := rs.Weight
 			if maintenance[rs.Name] || sorry {
 				weight = 0
@@ -140,12 +141,12 @@ func desiredTable(t *topology.Topology, healthy Health, maintenance map[string]b
 				weight = 0
 			}
 			vs.Destinations = append(vs.Destinations, ipvsctl.Destination{
-				Address: rs.Address, Port: s.Port, Weight: weight, Forwarding: fwd,
+				Address: rs.Address, Port: s.Port, Weight: weight, Forwarding: fwd, Rank: rank,
 			})
 		}
 		if sorry {
 			vs.Destinations = append(vs.Destinations, ipvsctl.Destination{
-				Address: s.SorryServer.Address, Port: s.SorryServer.Port, Weight: 1, Forwarding: fwd,
+				Address: s.SorryServer.Address, Port: s.SorryServer.Port, Weight: 1, Forwarding: fwd, Rank: len(s.RealServers),
 			})
 		}
 		table = append(table, vs)

@@ -32,13 +32,13 @@ func TestDesired(t *testing.T) {
 	want := ipvsctl.Table{
 		{Service: ipvsctl.Service{Key: ipvsctl.ServiceKey{Protocol: ipvsctl.TCP, Address: testVIP, Port: 5672}, Scheduler: "wrr", Persistence: 50},
 			Destinations: []ipvsctl.Destination{
-				{Address: netip.MustParseAddr("10.0.0.3"), Port: 5672, Weight: 1, Forwarding: ipvsctl.DirectRouting},
-				{Address: netip.MustParseAddr("10.0.0.4"), Port: 5672, Weight: 3, Forwarding: ipvsctl.DirectRouting},
+				{Address: netip.MustParseAddr("10.0.0.3"), Port: 5672, Weight: 1, Forwarding: ipvsctl.DirectRouting, Rank: 1},
+				{Address: netip.MustParseAddr("10.0.0.4"), Port: 5672, Weight: 3, Forwarding: ipvsctl.DirectRouting, Rank: 2},
 			}},
 		{Service: ipvsctl.Service{Key: ipvsctl.ServiceKey{Protocol: ipvsctl.TCP, Address: testVIP, Port: 15672}, Scheduler: "wrr", Persistence: 50},
 			Destinations: []ipvsctl.Destination{
 				{Address: netip.MustParseAddr("10.0.0.2"), Port: 15672, Weight: 0, Forwarding: ipvsctl.DirectRouting},
-				{Address: netip.MustParseAddr("10.0.0.4"), Port: 15672, Weight: 3, Forwarding: ipvsctl.DirectRouting},
+				{Address: netip.MustParseAddr("10.0.0.4"), Port: 15672, Weight: 3, Forwarding: ipvsctl.DirectRouting, Rank: 1},
 			}},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -282,5 +282,26 @@ func TestCheckServicesThroughTheVIP(t *testing.T) {
 	}
 	if !slices.Equal(deleted, []string{"-D -f 1001", "-D -f 1003"}) {
 		t.Errorf("deleted %q, want both check services", deleted)
+	}
+}
+
+// With the mh scheduler the kernel fills its lookup table in the order the
+// destinations were added, so every director must add them in the same
+// order: the file's, whatever their addresses.
+func TestDestinationsAreAddedInTheFilesOrder(t *testing.T) {
+	topo := reference()
+	topo.Services = topo.Services[:1]
+	topo.Services[0].Scheduler = "mh"
+	topo.Services[0].SchedulerFlags = []string{"mh-port"}
+	topo.Services[0].RealServers = []string{"rmq_node3", "rmq_node1", "rmq_node2"}
+	got := opStrings(ipvsctl.Diff(desiredTable(topo, allHealthy, nil), nil, nil))
+	want := []string{
+		"-A -t 10.0.0.100:5672 -s mh -p 50 -b mh-port",
+		"-a -t 10.0.0.100:5672 -r 10.0.0.4:5672 -g -w 1",
+		"-a -t 10.0.0.100:5672 -r 10.0.0.2:5672 -g -w 1",
+		"-a -t 10.0.0.100:5672 -r 10.0.0.3:5672 -g -w 1",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("ops:\n got %q\nwant %q", got, want)
 	}
 }

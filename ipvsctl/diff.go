@@ -1,7 +1,9 @@
 package ipvsctl
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -46,12 +48,38 @@ func (op Op) String() string {
 		if op.Service.Persistence > 0 {
 			fmt.Fprintf(&b, " -p %d", op.Service.Persistence)
 		}
+		if op.Service.SchedFlags != 0 {
+			fmt.Fprintf(&b, " -b %s", schedFlagNames(op.Service.Scheduler, op.Service.SchedFlags))
+		}
 	case AddDestination, UpdateDestination:
 		fmt.Fprintf(&b, " -r %s %s -w %d", op.Destination.Endpoint(), forwardingFlag(op.Destination.Forwarding), op.Destination.Weight)
 	case DeleteDestination:
 		fmt.Fprintf(&b, " -r %s", op.Destination.Endpoint())
 	}
 	return b.String()
+}
+
+// SchedFlagsMask covers the scheduler flags of a service
+// (IP_VS_SVC_F_SCHED1, 2 and 3).
+const SchedFlagsMask = 0x38
+
+// schedFlagNames names scheduler flags as ipvsadm's -b takes them.
+func schedFlagNames(scheduler string, flags uint32) string {
+	var names []string
+	for i, bit := range []uint32{0x08, 0x10, 0x20} {
+		if flags&bit == 0 {
+			continue
+		}
+		name := fmt.Sprintf("flag-%d", i+1)
+		switch {
+		case (scheduler == "sh" || scheduler == "mh") && bit == 0x08:
+			name = scheduler + "-fallback"
+		case (scheduler == "sh" || scheduler == "mh") && bit == 0x10:
+			name = scheduler + "-port"
+		}
+		names = append(names, name)
+	}
+	return strings.Join(names, ",")
 }
 
 func forwardingFlag(f Forwarding) string {
@@ -83,9 +111,7 @@ func Diff(desired, actual Table, retired []ServiceKey) []Op {
 		}
 		if len(rest) == 0 || rest[0].Service.Key != want.Service.Key {
 			ops = append(ops, Op{Kind: AddService, Service: want.Service})
-			for _, d := range want.Destinations {
-				ops = append(ops, Op{Kind: AddDestination, Service: want.Service, Destination: d})
-			}
+			ops = append(ops, diffDestinations(want, VirtualServer{})...)
 			continue
 		}
 		have := rest[0]
@@ -135,5 +161,6 @@ func diffDestinations(want, have VirtualServer) []Op {
 			w, h = w[1:], h[1:]
 		}
 	}
+	slices.SortStableFunc(adds, func(a, b Op) int { return cmp.Compare(a.Destination.Rank, b.Destination.Rank) })
 	return append(append(adds, updates...), deletes...)
 }

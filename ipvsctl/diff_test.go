@@ -89,6 +89,7 @@ func TestOpString(t *testing.T) {
 	}{
 		{Op{Kind: AddService, Service: Service{Key: udp, Scheduler: "sh"}}, "-A -u 10.0.0.100:53 -s sh"},
 		{Op{Kind: DeleteService, Service: Service{Key: udp}}, "-D -u 10.0.0.100:53"},
+		{Op{Kind: AddService, Service: Service{Key: udp, Scheduler: "mh", SchedFlags: 0x18}}, "-A -u 10.0.0.100:53 -s mh -b mh-fallback,mh-port"},
 		{Op{Kind: AddDestination, Service: Service{Key: udp}, Destination: Destination{Address: vip, Port: 53, Weight: 2, Forwarding: NAT}}, "-a -u 10.0.0.100:53 -r 10.0.0.100:53 -m -w 2"},
 	}
 	for _, tt := range tests {

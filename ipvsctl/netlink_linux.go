@@ -236,6 +236,7 @@ func toKernelService(s Service) *ipvs.Service {
 		ks.Flags = svcFlagPersistent
 		ks.Timeout = s.Persistence
 	}
+	ks.Flags |= s.SchedFlags & SchedFlagsMask
 	return ks
 }
 
@@ -258,6 +259,7 @@ func fromKernelService(s *ipvs.Service) (Service, error) {
 	if (s.Flags&^svcFlagHashed)&svcFlagPersistent != 0 {
 		svc.Persistence = s.Timeout
 	}
+	svc.SchedFlags = s.Flags & SchedFlagsMask
 	return svc, nil
 }
 

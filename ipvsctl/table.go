@@ -77,6 +77,9 @@ type Service struct {
 	Scheduler string
 	// Persistence is the persistence timeout in seconds; 0 is none.
 	Persistence uint32
+	// SchedFlags are the scheduler's flags (IP_VS_SVC_F_SCHED1..3: for sh
+	// and mh, 0x08 fallback and 0x10 port), ipvsadm's -b.
+	SchedFlags uint32
 	// Stats is set when read from the kernel and ignored by comparisons.
 	Stats *Stats
 }
@@ -84,7 +87,7 @@ type Service struct {
 // sameConfig reports whether the kernel would need a service update to turn
 // s into o.
 func (s Service) sameConfig(o Service) bool {
-	return s.Scheduler == o.Scheduler && s.Persistence == o.Persistence
+	return s.Scheduler == o.Scheduler && s.Persistence == o.Persistence && s.SchedFlags == o.SchedFlags
 }
 
 // Destination is one real server of a virtual service.
@@ -95,6 +98,11 @@ type Destination struct {
 	Forwarding Forwarding
 	// Stats is set when read from the kernel and ignored by comparisons.
 	Stats *Stats
+	// Rank orders the additions of a service's destinations (lowest
+	// first); ignored by comparisons. The mh scheduler fills its lookup
+	// table in the order destinations were added, so directors that must
+	// agree on it add them in the same order: the file's.
+	Rank int
 }
 
 // Endpoint returns the destination's address and port.
