@@ -338,6 +338,20 @@ func (h *harness) nextCall(t *testing.T) string {
 	return c
 }
 
+// establish brings a session up once the VIP is announced, and lets the
+// announcement that follows a session's start (reassertDelay) happen, so
+// that no timer of it is left pending.
+func (h *harness) establish(t *testing.T, addr netip.Addr) {
+	t.Helper()
+	h.sp.SetState(addr, StateEstablished, "")
+	h.c.sync()
+	h.drainCalls(t, len(h.sp.Calls()))
+	h.wakesItself(t, reassertDelay, announce)
+	if n := h.clk.Waiters(); n != 0 {
+		t.Fatalf("%d timers pending after the session came up", n)
+	}
+}
+
 // waitTimer returns once Stop waits on the clock, and fails the test if
 // Stop returns instead.
 func (h *harness) waitTimer(t *testing.T, done <-chan error) {
@@ -362,9 +376,8 @@ func (h *harness) drainCalls(t *testing.T, n int) {
 
 func TestStopWithdrawsThenLingersThenStops(t *testing.T) {
 	h := newHarness(t, nil)
-	h.sp.SetState(router1, StateEstablished, "")
 	h.update(serving)
-	h.drainCalls(t, 3)
+	h.establish(t, router1)
 	done := h.stop()
 	if c := h.nextCall(t); c != withdraw {
 		t.Fatalf("first call of Stop: %q, want the withdrawal", c)
@@ -377,7 +390,7 @@ func TestStopWithdrawsThenLingersThenStops(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	h.wantCalls(t, startLine, peersLine, announce, withdraw, "stop")
+	h.wantCalls(t, startLine, peersLine, announce, announce, withdraw, "stop")
 	s := h.c.Snapshot()
 	if s.Announced || s.Reason != ReasonShutdown {
 		t.Fatalf("snapshot %+v, want withdrawn for shutdown", s)
@@ -395,14 +408,13 @@ func TestStopWithdrawsThenLingersThenStops(t *testing.T) {
 		t.Fatalf("second Stop: %v", err)
 	}
 	h.c.Update(serving) // after Stop: ignored, must not block
-	h.wantCalls(t, startLine, peersLine, announce, withdraw, "stop")
+	h.wantCalls(t, startLine, peersLine, announce, announce, withdraw, "stop")
 }
 
 func TestStopWaitsForTheUpdateAtMostWithdrawWait(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Linger = -1 })
-	h.sp.SetState(router1, StateEstablished, "")
 	h.update(serving)
-	h.drainCalls(t, 3)
+	h.establish(t, router1)
 	h.sp.HoldUpdates(true)
 	done := h.stop()
 	h.nextCall(t) // the withdrawal
@@ -423,10 +435,10 @@ func TestStopWaitsForTheUpdateAtMostWithdrawWait(t *testing.T) {
 
 func TestStopWaitsUntilTheUpdateIsSent(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Linger = -1 })
-	h.sp.SetState(router1, StateEstablished, "")
 	h.update(serving)
-	h.drainCalls(t, 3)
+	h.establish(t, router1)
 	h.sp.HoldUpdates(true)
+	stopAt := h.clk.Now()
 	done := h.stop()
 	h.nextCall(t)
 	h.waitTimer(t, done)
@@ -439,7 +451,7 @@ func TestStopWaitsUntilTheUpdateIsSent(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if elapsed := h.clk.Now().Sub(time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)); elapsed >= DefaultWithdrawWait {
+	if elapsed := h.clk.Now().Sub(stopAt); elapsed >= DefaultWithdrawWait {
 		t.Fatalf("Stop waited for the bound (%v) although the UPDATE was sent", elapsed)
 	}
 }
