@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lvsdr/lvsdr/bgp"
 	"github.com/lvsdr/lvsdr/healthcheck"
 	"github.com/lvsdr/lvsdr/internal/clock"
 	"github.com/lvsdr/lvsdr/ipvsctl"
@@ -69,6 +70,8 @@ type Config struct {
 	// Syncd runs the kernel's IPVS connection sync daemons; nil refuses
 	// director.ha.connection_sync.
 	Syncd ipvsctl.SyncDaemons
+	// BGP makes the BGP speaker of director.bgp; nil embeds GoBGP.
+	BGP func() bgp.Speaker
 	// Connections counts the kernel's connection entries, to tell when a
 	// returning director's synced table is warm; nil reads
 	// /proc/net/ip_vs_conn.
@@ -96,6 +99,8 @@ type Director struct {
 	// router is the VRRP router while director.ha is set, for the control
 	// socket and the metrics (it is safe for concurrent use).
 	router atomic.Pointer[vrrp.Router]
+	// announcer is the BGP controller while director.bgp is set.
+	announcer atomic.Pointer[bgp.Controller]
 }
 
 // New returns a director that is not running yet.
@@ -107,6 +112,7 @@ func New(cfg Config) *Director {
 		obs:         newObserver(cfg.Kernel, cfg.Log),
 	}
 	d.obs.watchRole(d.HAStatus)
+	d.obs.watchBGP(d.BGPStatus)
 	return d
 }
 

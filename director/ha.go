@@ -227,7 +227,7 @@ func (l *loop) leaveRole() {
 	}
 	was := l.role.state
 	l.stopRole()
-	if _, err := l.vip.Converge(l.topo.Director.Interface, l.topo.VIP, false); err != nil {
+	if _, err := l.vip.Converge(l.vipInterface(), l.topo.VIP, false); err != nil {
 		l.Log.Error("VIP not unbound at shutdown", "error", err)
 	} else if was == vrrp.StateMaster {
 		l.Log.Info("VRRP master left: priority 0 sent, VIP unbound, the IPVS table stays")

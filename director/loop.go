@@ -53,10 +53,13 @@ type loop struct {
 	// garpAgain fires for a master's delayed and periodic gratuitous ARPs.
 	role      *role
 	garpAgain <-chan time.Time
-	// sync is the state of connection sync (sync.go), and syncFound the
-	// values its sysctls had before the director set them.
-	sync      syncState
-	syncFound map[string]string
+	// sync is the state of connection sync (sync.go).
+	sync syncState
+	// sysctlsFound holds the values that the sysctls of connection sync
+	// and BGP had before the director set them (modesysctl.go).
+	sysctlsFound map[string]string
+	// bgp announces the VIP with director.bgp, nil without (bgp.go).
+	bgp *announcer
 }
 
 // view is what the loop publishes for readers on other goroutines: it is
@@ -107,7 +110,10 @@ func (d *Director) Run(ctx context.Context) error {
 		return err
 	}
 	l.drained = state.maintenance()
-	l.syncFound = state.SyncSysctls
+	l.sysctlsFound = state.FoundSysctls
+	if err := l.convergeModeSysctls(); err != nil {
+		return err
+	}
 	if err := l.convergeSync(); err != nil {
 		return err
 	}
@@ -150,6 +156,11 @@ func (d *Director) Run(ctx context.Context) error {
 	if err := l.startRole(topo); err != nil {
 		return err
 	}
+	if err := l.startBGP(topo); err != nil {
+		return err
+	}
+	defer l.stopBGP()
+	l.reportBGP(nil, snapshotHealth(topo, l.checks.Snapshot()))
 	l.notify("READY=1")
 	d.Log.Info("director running", "vip", topo.VIP, "interface", topo.Director.Interface, "services", len(topo.Services), "real_servers", len(topo.RealServers))
 
@@ -159,6 +170,11 @@ func (d *Director) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			l.notify("STOPPING=1")
+			// The routers and a VRRP backup are told first (a
+			// withdrawal, priority 0), before the checks and the
+			// endpoints wind down.
+			l.stopBGP()
+			l.leaveRole()
 			d.Log.Info("director stopping; the IPVS table stays in place")
 			return nil
 		case <-l.dirty:
@@ -256,8 +272,14 @@ func (l *loop) onReload() error {
 	if err := l.convergeVIP(); err != nil {
 		l.Log.Error("VIP not moved; the next resync retries", "error", err)
 	}
+	if err := l.convergeModeSysctls(); err != nil {
+		l.Log.Error("sysctls not as the file says; the next resync retries", "error", err)
+	}
 	if err := l.convergeSync(); err != nil {
 		l.Log.Error("sync daemons not as the file says; the next resync retries", "error", err)
+	}
+	if err := l.startBGP(next); err != nil {
+		l.Log.Error("BGP not as the file says", "error", err)
 	}
 	retired := retiredKeys(declaredKeys(prev), next)
 	// The table the kernel was last left in is what it holds for our
@@ -307,8 +329,17 @@ func (l *loop) onMaintenance(req maintenanceRequest) error {
 // convergeVIP puts the VIP where the director's role wants it, and puts
 // it back if someone removed it.
 func (l *loop) convergeVIP() error {
-	_, err := l.vip.Converge(l.topo.Director.Interface, l.topo.VIP, l.wantVIP())
+	_, err := l.vip.Converge(l.vipInterface(), l.topo.VIP, l.wantVIP())
 	return err
+}
+
+// vipInterface is where the VIP goes: lo with BGP (the routers route it
+// here; nothing must answer ARP for it), else director.interface.
+func (l *loop) vipInterface() string {
+	if l.topo.Director.BGP != nil {
+		return bgpVIPInterface
+	}
+	return l.topo.Director.Interface
 }
 
 // wantVIP says whether this host should hold the VIP: a standalone
@@ -343,13 +374,14 @@ func (l *loop) reconcile(why reason, step func(ipvsctl.Table, []ipvsctl.ServiceK
 	}
 	l.publish()
 	l.holdFault(err)
+	l.reportBGP(err, health)
 	if err != nil {
 		l.Log.Error("reconcile failed; the next resync retries", "reason", string(why), "error", err)
 		return err
 	}
 	l.reportQuorum(states, health)
 	// Retiring services stay owned: a restart still deletes them.
-	state := State{Owned: append(declaredKeys(l.topo), l.retiringKeys()...), SyncSysctls: l.syncFound}
+	state := State{Owned: append(declaredKeys(l.topo), l.retiringKeys()...), FoundSysctls: l.sysctlsFound}
 	for name := range l.drained {
 		state.Maintenance = append(state.Maintenance, name)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lvsdr/lvsdr/bgp"
 	"github.com/lvsdr/lvsdr/healthcheck"
 	"github.com/lvsdr/lvsdr/ipvsctl"
 	"github.com/lvsdr/lvsdr/metrics"
@@ -165,6 +166,11 @@ func (o *observer) reconciled(why reason, took time.Duration, ops []ipvsctl.Op, 
 func (o *observer) vipHeld(held, wanted bool) {
 	o.vip.Set(boolGauge(held))
 	o.vipLost.Store(wanted && !held)
+}
+
+// watchBGP reports the BGP controller's snapshot at scrape time.
+func (o *observer) watchBGP(snapshot func() (bgp.Snapshot, bool)) {
+	metrics.RegisterBGP(o.registry, snapshot)
 }
 
 // watchRole reports the VRRP router's status at scrape time.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/lvsdr/lvsdr/bgp"
 	"github.com/lvsdr/lvsdr/healthcheck"
 	"github.com/lvsdr/lvsdr/ipvsctl"
 	"github.com/lvsdr/lvsdr/topology"
@@ -23,6 +24,8 @@ type Report struct {
 	// VIPHeld is whether this host holds the VIP; only a running director
 	// tells.
 	VIPHeld bool `json:"vip_held"`
+	// BGP is the announcement of the VIP; nil without director.bgp.
+	BGP *BGPReport `json:"bgp,omitempty"`
 	// HA is the VRRP role; nil without director.ha.
 	HA       *HAReport       `json:"ha,omitempty"`
 	Services []ServiceReport `json:"services"`
@@ -59,6 +62,36 @@ func haReport(st vrrp.Status) *HAReport {
 			}
 			r.Rejected[reason] = n
 		}
+	}
+	return r
+}
+
+// BGPReport is the VIP's announcement and the sessions that carry it.
+type BGPReport struct {
+	Prefix    string    `json:"prefix"`
+	NextHop   string    `json:"next_hop"`
+	Announced bool      `json:"announced"`
+	Reason    string    `json:"reason"`
+	Detail    string    `json:"detail,omitempty"`
+	Since     time.Time `json:"since"`
+	LastError string    `json:"last_error,omitempty"`
+	Peers     []BGPPeer `json:"peers"`
+}
+
+// BGPPeer is one router's session.
+type BGPPeer struct {
+	Address   string    `json:"address"`
+	ASN       uint32    `json:"asn"`
+	State     string    `json:"state"`
+	Since     time.Time `json:"since,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+func bgpReport(s bgp.Snapshot) *BGPReport {
+	r := &BGPReport{Prefix: s.Prefix.String(), NextHop: s.NextHop.String(), Announced: s.Announced, Reason: string(s.Reason),
+		Detail: s.Detail, Since: s.Since, LastError: s.LastError}
+	for _, p := range s.Peers {
+		r.Peers = append(r.Peers, BGPPeer{Address: p.Address.String(), ASN: p.ASN, State: string(p.State), Since: p.Since, LastError: p.LastError})
 	}
 	return r
 }
@@ -279,6 +312,9 @@ func (d *Director) report(checks *healthcheck.Manager) (Report, error) {
 	r.VIPHeld = v.vip.Held()
 	if st, ok := d.HAStatus(); ok {
 		r.HA = haReport(st)
+	}
+	if st, ok := d.BGPStatus(); ok {
+		r.BGP = bgpReport(st)
 	}
 	return r, nil
 }

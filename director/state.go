@@ -28,10 +28,10 @@ type State struct {
 	Owned []ipvsctl.ServiceKey
 	// Maintenance names the real servers drained by `director drain`.
 	Maintenance []string
-	// SyncSysctls holds the values the connection-sync sysctls had before
-	// the director changed them, to put back when connection sync is
-	// turned off; nil while they are untouched.
-	SyncSysctls map[string]string
+	// FoundSysctls holds the values that the sysctls of connection sync
+	// and BGP had before the director changed them, to put back when the
+	// topology no longer wants them; nil while they are untouched.
+	FoundSysctls map[string]string
 }
 
 // Drained returns the real servers in maintenance as a set.
@@ -57,8 +57,8 @@ type stateService struct {
 type stateDoc struct {
 	Services    []stateService `json:"services"`
 	Maintenance []string       `json:"maintenance,omitempty"`
-	// SyncSysctls are the values found before connection sync changed them.
-	SyncSysctls map[string]string `json:"sync_sysctls_found,omitempty"`
+	// FoundSysctls are the values found before the director changed them.
+	FoundSysctls map[string]string `json:"sysctls_found,omitempty"`
 }
 
 // Load reads the state; an empty one if there is no file yet.
@@ -77,7 +77,7 @@ func (s StateFile) Load() (State, error) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return State{}, fmt.Errorf("read state %s: %w", s.Path, err)
 	}
-	st := State{Maintenance: doc.Maintenance, SyncSysctls: doc.SyncSysctls}
+	st := State{Maintenance: doc.Maintenance, FoundSysctls: doc.FoundSysctls}
 	for _, svc := range doc.Services {
 		st.Owned = append(st.Owned, ipvsctl.ServiceKey{Protocol: svc.Protocol, Address: svc.Address, Port: svc.Port, FWMark: svc.FWMark})
 	}
@@ -89,7 +89,7 @@ func (s StateFile) Save(st State) error {
 	if s.Path == "" {
 		return nil
 	}
-	doc := stateDoc{Services: make([]stateService, len(st.Owned)), Maintenance: slices.Sorted(slices.Values(st.Maintenance)), SyncSysctls: st.SyncSysctls}
+	doc := stateDoc{Services: make([]stateService, len(st.Owned)), Maintenance: slices.Sorted(slices.Values(st.Maintenance)), FoundSysctls: st.FoundSysctls}
 	for i, k := range st.Owned {
 		doc.Services[i] = stateService{Protocol: k.Protocol, Address: k.Address, Port: k.Port, FWMark: k.FWMark}
 	}

@@ -25,6 +25,24 @@ func WriteStatus(w io.Writer, r Report) error {
 		}
 		fmt.Fprintf(tw, "VIP %s: %s\n", r.VIP, held)
 	}
+	if b := r.BGP; b != nil {
+		state := "withdrawn"
+		if b.Announced {
+			state = "announced"
+		}
+		line := fmt.Sprintf("BGP: %s %s via %s since %s ago (%s", b.Prefix, state, b.NextHop, r.Time.Sub(b.Since).Truncate(time.Second), b.Reason)
+		if b.Detail != "" {
+			line += ": " + b.Detail
+		}
+		fmt.Fprintln(tw, line+")")
+		for _, p := range b.Peers {
+			peer := fmt.Sprintf("  peer %s AS%d: %s", p.Address, p.ASN, p.State)
+			if p.LastError != "" {
+				peer += " (last error: " + p.LastError + ")"
+			}
+			fmt.Fprintln(tw, peer)
+		}
+	}
 	if h := r.HA; h != nil {
 		line := fmt.Sprintf("VRRP: %s, priority %d, since %s ago (%s)", h.Role, h.Priority, r.Time.Sub(h.Since).Truncate(time.Second), h.Reason)
 		if h.Master != "" {

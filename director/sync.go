@@ -38,7 +38,10 @@ const syncRefreshPeriod = 60 * time.Second
 const syncWarmBound = 2*syncRefreshPeriod + 30*time.Second
 
 // syncSysctls are set under net.ipv4.vs while connection sync is on.
-func syncSysctls() [][2]string {
+func syncSysctls(topo *topology.Topology) [][2]string {
+	if ha := topo.Director.HA; ha == nil || !ha.ConnectionSync {
+		return nil
+	}
 	return [][2]string{
 		// "3 0" with a refresh period: a connection is synced again on its
 		// first packet once the period has passed since its last sync,
@@ -88,9 +91,6 @@ func (l *loop) convergeSync() error {
 		}
 		return nil
 	}
-	if err := l.convergeSyncSysctls(len(want) > 0); err != nil {
-		return err
-	}
 	started, stopped, err := ipvsctl.ReconcileDaemons(l.Syncd, want)
 	for _, d := range stopped {
 		l.Log.Info("IPVS sync daemon stopped", "daemon", d.String())
@@ -106,43 +106,6 @@ func (l *loop) convergeSync() error {
 		l.sync = syncState{}
 	case l.sync.since.IsZero():
 		l.sync = syncState{since: l.Clock.Now()}
-	}
-	return nil
-}
-
-// convergeSyncSysctls sets the sync sysctls while connection sync is on,
-// recording the values it found first (kept in the state file, so that a
-// restart does not take its own values for them), and puts those back
-// when connection sync is turned off.
-func (l *loop) convergeSyncSysctls(on bool) error {
-	getter, canRecord := l.Sysctl.(interface{ Get(string) (string, error) })
-	switch {
-	case on && l.syncFound == nil && canRecord:
-		found := map[string]string{}
-		for _, kv := range syncSysctls() {
-			v, err := getter.Get(kv[0])
-			if err != nil {
-				return fmt.Errorf("connection sync: %w", err)
-			}
-			found[kv[0]] = v
-		}
-		l.syncFound = found
-	case !on && l.syncFound != nil:
-		for name, v := range l.syncFound {
-			if err := l.Sysctl.Set(name, v); err != nil {
-				return fmt.Errorf("connection sync off: restore %s: %w", name, err)
-			}
-		}
-		l.Log.Info("connection sync off: sync sysctls restored to the values found")
-		l.syncFound = nil
-		return nil
-	}
-	if on {
-		for _, kv := range syncSysctls() {
-			if err := l.Sysctl.Set(kv[0], kv[1]); err != nil {
-				return fmt.Errorf("connection sync: %w", err)
-			}
-		}
 	}
 	return nil
 }

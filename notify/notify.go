@@ -30,6 +30,10 @@ const (
 	// KindRole: the director's VRRP role changed (master, backup, fault);
 	// LVSDR_ERROR holds the reason.
 	KindRole Kind = "role"
+	// KindBGP: the VIP was announced or withdrawn (LVSDR_STATE announced
+	// or withdrawn, LVSDR_ERROR the reason), or a BGP session changed
+	// state (LVSDR_NODE the peer, LVSDR_STATE its state).
+	KindBGP Kind = "bgp"
 )
 
 // Event is one state change.
