@@ -47,9 +47,12 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./ipvsctl/
 
 # 10,000 TCP checks at a 1 s interval against loopback listeners, in a
-# network namespace of its own; CPU share and memory, with 1,000 as the peer.
+# network namespace of its own; CPU share and memory, with 1,000 as the peer,
+# the floor of bare syscalls and an overload run. Then, in the VM, 1,000
+# checks side by side with keepalived's TCP_CHECK.
 bench-checks:
 	test/bench/checks.sh
+	test/bench/checks/vm.sh
 
 # In the VM, one run: ipvsadm -R, keepalived and the director (run start,
 # SIGHUP of one weight, apply, status) on the same table, as ratios; two

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -34,6 +35,8 @@ func checksMain(args []string) error {
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the window to this file")
 	floorFor := fs.Duration("floor", 10*time.Second, "after the window, run the bare syscalls of one check back to back this long against the same listeners (0: skip)")
 	busy := fs.Int("busy", 0, "goroutines spinning beside the checker, warm-up and window: with GOMAXPROCS=1, an overload")
+	remote := fs.String("remote", "", "check listeners already running on this address and the next ones, -per-node ports each from 20000, instead of starting the loopback listeners (the VM run's node namespaces)")
+	perNode := fs.Int("per-node", 100, "ports of each -remote address")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,16 +56,30 @@ func checksMain(args []string) error {
 	if err := raiseNofile(uint64(4**n+64), uint64(*n+64)); err != nil {
 		return err
 	}
-	lst, err := startListener(*n)
-	if err != nil {
-		return err
+	target := address
+	lst := &listener{}
+	if *remote != "" {
+		first, err := netip.ParseAddr(*remote)
+		if err != nil || !first.Is4() || *perNode <= 0 {
+			return fmt.Errorf("-remote %q -per-node %d: want an IPv4 address and a positive count", *remote, *perNode)
+		}
+		target = func(i int) (netip.AddrPort, error) {
+			a := first.As4()
+			a[3] += byte(i / *perNode)
+			return netip.AddrPortFrom(netip.AddrFrom4(a), uint16(firstPort+i%*perNode)), nil
+		}
+	} else {
+		var err error
+		if lst, err = startListener(*n); err != nil {
+			return err
+		}
+		defer lst.stop()
 	}
-	defer lst.stop()
 
 	var c counters
 	targets := make([]healthcheck.Target, *n)
 	for i := range targets {
-		ap, err := address(i)
+		ap, err := target(i)
 		if err != nil {
 			return err
 		}
@@ -135,7 +152,7 @@ func checksMain(args []string) error {
 
 	var fl floorResult
 	if *floorFor > 0 {
-		if fl, err = floor(*n, *floorFor); err != nil {
+		if fl, err = floor(*n, *floorFor, target); err != nil {
 			return err
 		}
 	}
@@ -302,8 +319,10 @@ func sample(listenerPID int, c *counters) (snapshot, error) {
 	s.selfCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	s.selfSys = time.Duration(ru.Stime.Nano())
 	var err error
-	if s.listenerTicks, err = procTicks(listenerPID); err != nil {
-		return s, err
+	if listenerPID != 0 {
+		if s.listenerTicks, err = procTicks(listenerPID); err != nil {
+			return s, err
+		}
 	}
 	if s.machineBusy, s.machineAll, err = machineTicks(); err != nil {
 		return s, err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"runtime"
 	"syscall"
 	"time"
@@ -20,12 +21,12 @@ type floorResult struct {
 // wait for it, shutdown, read to EOF, close. No checker can do a check for
 // less; the checker's CPU per probe is read against this figure, measured
 // in the same run against the same listeners.
-func floor(n int, d time.Duration) (floorResult, error) {
+func floor(n int, d time.Duration, target func(int) (netip.AddrPort, error)) (floorResult, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	addrs := make([]*unix.SockaddrInet4, n)
 	for i := range addrs {
-		ap, err := address(i)
+		ap, err := target(i)
 		if err != nil {
 			return floorResult{}, err
 		}

@@ -9,9 +9,9 @@
 # topology, each in the director's namespace; after a warm-up each is
 # measured over one window: the CPU of its processes (utime + stime from
 # /proc, keepalived's parent and checker together), the real servers up in
-# the kernel at the end (destinations with a weight), and the servers it
-# took down meanwhile (keepalived's "Removing service" lines, the
-# director's "check state changed ... to=down").
+# the kernel at the end (destinations with a weight), the
+# lowest up-count seen, every 5 s, during the window, and the
+# director's "check state changed ... to=down" lines.
 #
 # Settings (environment; LVSDR_* reach the VM): LVSDR_BENCH_SERVICES
 # (default 100), LVSDR_BENCH_NODES (default 10), LVSDR_BENCH_WARMUP (s,
@@ -106,7 +106,7 @@ pids+=($!)
 ipvs=/proc/$!/net/ip_vs
 for _ in $(seq 50); do [[ -e $ipvs ]] && break; sleep 0.1; done
 
-up() { awk '$1 == "->" && $4 > 0 { n++ } END { print n + 0 }' "$ipvs"; }
+up() { awk '$1 == "->" && $4 ~ /^[0-9]+$/ && $4 > 0 { n++ } END { print n + 0 }' "$ipvs"; }
 # ticks PID...: utime + stime of the processes, in USER_HZ.
 ticks() {
 	local p total=0 f
@@ -117,35 +117,47 @@ ticks() {
 	done
 	echo $total
 }
-named() { local p; for p in /proc/[0-9]*; do [[ $(cat "$p/comm" 2>/dev/null) == "$1" ]] && echo "${p#/proc/}"; done; }
+named() {
+	local p
+	for p in /proc/[0-9]*; do
+		if [[ $(cat "$p/comm" 2>/dev/null) == "$1" ]]; then echo "${p#/proc/}"; fi
+	done
+}
 await_up() {
 	for _ in $(seq 1200); do (($(up) >= checks)) && return 0; sleep 0.1; done
 	echo "only $(up) of $checks real servers up after 120 s" >&2
 }
 hz=$(getconf CLK_TCK)
 
-# measure NAME PID...: the window's CPU and the up-count at its end.
+# measure NAME PID...: the window's CPU, the up-count at its end and the
+# lowest seen, read every 5 s, over the window.
 measure() {
-	local name=$1 t0 t1 c0 c1
+	local name=$1 t0 t1 c0 c1 low=$checks u i
 	shift
 	sleep "$warmup"
 	c0=$(ticks "$@")
 	t0=$EPOCHREALTIME
-	sleep "$window"
+	for ((i = 0; i < window; i += 5)); do
+		sleep 5
+		u=$(up)
+		((u < low)) && low=$u
+	done
 	c1=$(ticks "$@")
 	t1=$EPOCHREALTIME
-	awk -v name="$name" -v c=$((c1 - c0)) -v hz="$hz" -v a="$t0" -v b="$t1" -v up="$(up)" -v n="$checks" \
-		'BEGIN { printf "%s: cpu=%.2fs core_pct=%.1f window=%.1fs up=%d/%d\n", name, c / hz, 100 * c / hz / (b - a), b - a, up, n }' | tee -a "$work/results"
+	awk -v name="$name" -v c=$((c1 - c0)) -v hz="$hz" -v a="$t0" -v b="$t1" -v up="$(up)" -v low="$low" -v n="$checks" \
+		'BEGIN { printf "%s: cpu=%.2fs core_pct=%.1f window=%.1fs up=%d/%d lowest_up=%d\n", name, c / hz, 100 * c / hz / (b - a), b - a, up, n, low }' | tee -a "$work/results"
 }
 
 echo "kernel $(uname -r), $(nproc) CPUs, $(keepalived --version 2>&1 | head -1); $services services x $nodes real servers = $checks TCP checks, 1 s"
-ip netns exec $ns keepalived -n -C -l -D -f "$bin/keepalived.conf" -p "$work/k.pid" -c "$work/kc.pid" -r "$work/kv.pid" >"$work/keepalived.out" 2>&1 &
+# keepalived logs to syslog, which nothing reads here: its verdicts are read
+# from the kernel's table.
+ip netns exec $ns keepalived -n -C -f "$bin/keepalived.conf" -p "$work/k.pid" -c "$work/kc.pid" -r "$work/kv.pid" >"$work/keepalived.out" 2>&1 &
 kpid=$!
 pids+=($kpid)
 await_up
 kpids=$(named keepalived)
 measure keepalived $kpids
-echo "keepalived: removed=$(grep -c 'Removing service' "$work/keepalived.out" || true) processes=$(echo $kpids | wc -w)" | tee -a "$work/results"
+echo "keepalived: processes=$(echo $kpids | wc -w)" | tee -a "$work/results"
 kill -TERM $kpid
 wait $kpid 2>/dev/null || true
 ip netns exec $ns ipvsadm -C
@@ -158,11 +170,28 @@ measure director $dpid
 echo "director: downs=$(grep -cE 'msg="check state changed".* to=down' "$work/director.log" || true) late_warnings=$(grep -c 'start late' "$work/director.log" || true)" | tee -a "$work/results"
 kill -TERM $dpid
 wait $dpid 2>/dev/null || true
+ip netns exec $ns ipvsadm -C
+
+# The checker alone (test/bench/checks on the same targets: the Manager and
+# nothing else of the director), then the floor: the bare syscalls of one
+# check back to back against the same listeners.
+ip netns exec $ns "$bin/checks" -checks "$checks" -remote 10.99.250.1 -per-node "$services" \
+	-warmup "${warmup}s" -duration "${window}s" -floor 10s >"$work/checker.out" 2>"$work/checker.err" || cat "$work/checker.err" >&2
+grep -E '^(checks|checker_cpu|lag|floor)' "$work/checker.out" | sed 's/^/checker alone: /' | tee -a "$work/results"
 
 echo
 awk '
-	/^keepalived: cpu=/ { split($2, a, "="); k = a[2] + 0; split($6, u, "="); ku = u[2] }
-	/^director: cpu=/ { split($2, a, "="); d = a[2] + 0; split($6, u, "="); du = u[2] }
+	{ for (i = 1; i <= NF; i++) if (split($i, kv, "=") == 2) v[$1 " " kv[1]] = kv[2] }
+	/^keepalived: cpu=/ { k = v["keepalived: core_pct"] + 0; ku = v["keepalived: up"]; kl = v["keepalived: lowest_up"] }
+	/^director: cpu=/ { d = v["director: core_pct"] + 0; du = v["director: up"]; dl = v["director: lowest_up"] }
+	/checker_cpu_core_pct=/ { c = v["checker checker_cpu_core_pct"] + 0; cus = v["checker checker_cpu_us_per_probe"] }
+	/floor_cpu_us_per_probe=/ { f = v["checker floor_cpu_us_per_probe"] }
+	/ probes_per_s=/ { cr = v["checker probes_per_s"]; cf = v["checker failures"]; cd = v["checker downs"] }
 	END {
-		printf "director / keepalived CPU: %.2f (target <= 0.5); up: keepalived %s, director %s\n", (k > 0 ? d / k : 0), ku, du
+		printf "| | %% of one core | x keepalived | up at the end (lowest) |\n|---|---|---|---|\n"
+		printf "| keepalived (parent + checker) | %.1f | 1.00 | %s (%s) |\n", k, ku, kl
+		printf "| director run | %.1f | %.2f | %s (%s) |\n", d, (k > 0 ? d / k : 0), du, dl
+		printf "| checker alone (%s probes/s, %s failed, %s down) | %.1f | %.2f | |\n", cr, cf, cd, c, (k > 0 ? c / k : 0)
+		printf "keepalived: %.1f us a check; checker alone: %s us a probe; floor: %s us a probe\n", k * 10000 / 1000 / 1, cus, f
+		printf "director / keepalived CPU: %.2f (target <= 0.5)\n", (k > 0 ? d / k : 0)
 	}' "$work/results"
