@@ -297,3 +297,40 @@ func TestGoBGPRefusesABadConfig(t *testing.T) {
 		t.Fatal("an IPv6 prefix was accepted")
 	}
 }
+
+// TestControllerOnGoBGPStopsGracefully: the Controller on the real speaker
+// announces, and on Stop the router gets the withdrawal before the Cease
+// that closes the session.
+func TestControllerOnGoBGPStopsGracefully(t *testing.T) {
+	r := newTestRouter(t, "")
+	c, err := Start(context.Background(), Options{
+		Speaker: NewGoBGP(nil),
+		Config:  Config{ASN: 65001, RouterID: nextHop},
+		Peers:   []Peer{{Address: netip.MustParseAddr(routerAddr), ASN: 65000, Port: r.port}},
+		Prefix:  vip,
+		NextHop: nextHop,
+		Linger:  10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Update(serving)
+	m := r.nextRouteUpdate(t)
+	if u, ok := m.Body.(*gobgp.BGPUpdate); !ok || len(u.NLRI) != 1 {
+		t.Fatalf("first message %+v, want the announcement", m.Body)
+	}
+	if err := c.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m = r.nextRouteUpdate(t)
+	if u, ok := m.Body.(*gobgp.BGPUpdate); !ok || len(u.WithdrawnRoutes) != 1 {
+		t.Fatalf("after Stop the router first got %+v, want the withdrawal", m.Body)
+	}
+	m = r.nextRouteUpdate(t)
+	if n, ok := m.Body.(*gobgp.BGPNotification); !ok || n.ErrorCode != gobgp.BGP_ERROR_CEASE {
+		t.Fatalf("then %+v, want a Cease", m.Body)
+	}
+	if s := c.Snapshot(); s.Announced || s.Reason != ReasonShutdown {
+		t.Fatalf("snapshot %+v", s)
+	}
+}
