@@ -169,11 +169,19 @@ func TestReloadReportsTheDirectorsRefusalAndChangesNothing(t *testing.T) {
 	// The director's own address moves to another interface, as on a host
 	// whose balancing NIC carries the VIP alone; its plain checks still
 	// leave from it.
-	l.exec("director", "ip", "link", "add", "dummy0", "type", "dummy")
-	l.exec("director", "ip", "link", "set", "dummy0", "up")
-	l.exec("director", "ip", "addr", "add", directorIP+"/32", "dev", "dummy0")
-	l.exec("director", "ip", "addr", "del", directorIP+"/24", "dev", "eth0")
-	l.exec("director", "ip", "route", "add", subnet+".0/24", "dev", "eth0", "src", directorIP)
+	// The route to the subnet is in place before the connected one goes, so
+	// that no check fails.
+	move := exec.Command("ip", "-n", l.ns["director"], "-batch", "-")
+	move.Stdin = strings.NewReader(fmt.Sprintf(`link add dummy0 type dummy
+link set dummy0 up
+addr add %s/32 dev dummy0
+route add %s.0/24 dev eth0 src %s metric 10
+addr del %s/24 dev eth0
+`, directorIP, subnet, directorIP, directorIP))
+	if out, err := move.CombinedOutput(); err != nil {
+		t.Fatalf("move the director's address to dummy0: %v\n%s", err, out)
+	}
+	l.waitFor("every node still in after the move", 30*time.Second, allIn([3]int{2, 1, 1}))
 	before := l.ipvs()
 
 	// A file that validates, but whose checks through the VIP have no
