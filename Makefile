@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build demo lab test unit e2e rabbitmq vet bench bench-checks bench-kernel clean
+.PHONY: build demo lab test unit e2e rabbitmq vrrp-interop bgp-interop vet bench bench-checks bench-kernel clean
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/director ./cmd/realserver
@@ -24,6 +24,7 @@ vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./...
 	$(GO) vet -tags rabbitmq ./...
+	$(GO) vet -tags vrrpinterop ./vrrp/
 	$(GO) vet -tags gendocs ./cmd/... ./internal/...
 
 unit:
@@ -39,9 +40,20 @@ e2e:
 rabbitmq:
 	test/rabbitmq/run.sh
 
+# lvsdr's VRRP against Debian's keepalived 2.2.7, both ways, v2 and v3,
+# multicast and unicast, in network namespaces of this host (no IPVS needed).
+vrrp-interop:
+	test/vrrp/run.sh
+
+# The BGP engine against Debian's bird2 with ECMP, in network namespaces of
+# this host (no IPVS needed).
+bgp-interop:
+	test/bgp/run.sh
+
 # Every test: formatting and vet, the unit tests, the checks against a real
-# RabbitMQ, the Debian package on a clean system, then the end-to-end suite.
-test: vet unit rabbitmq deb-test e2e
+# RabbitMQ, VRRP against keepalived and BGP against bird on this host, the
+# Debian package on a clean system, then the end-to-end suite.
+test: vet unit rabbitmq vrrp-interop bgp-interop deb-test e2e
 
 # The hot paths at 1,000, 10,000 and 40,000 real servers in two shapes, in
 # ns per real server: the figure must stay flat as the size grows.
