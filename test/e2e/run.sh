@@ -11,4 +11,4 @@ echo "== on this machine (no IPVS)"
 LVSDR_E2E_BIN=$out "$out/e2e.test" -test.run 'NoIPVS' -test.v
 
 echo "== in the VM (Debian's kernel, IPVS)"
-LVSDR_E2E_BIN=$out test/vm/run --timeout 900 -- "$out/e2e.test" -test.v -test.timeout 10m ${LVSDR_E2E_ARGS:-}
+LVSDR_E2E_BIN=$out test/vm/run --timeout 2100 -- "$out/e2e.test" -test.v -test.timeout 34m ${LVSDR_E2E_ARGS:-}
