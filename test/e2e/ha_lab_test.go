@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The pair of directors of issue 11 on the lab's subnet: d1 has the
@@ -47,11 +50,35 @@ func init() {
 // watchRole watches eth0 of its namespace and prints "vip TIME 1" when the
 // VIP (LVSDR_E2E_VIP) appears on it and "vip TIME 0" when it goes: where the
 // VIP is, timed, without a process started per look (under emulation a
-// process start costs more than VRRP's whole interval).
+// process start costs more than VRRP's whole interval). SIGUSR1 takes eth0
+// down and SIGUSR2 brings it up, at once (no process to start), printing
+// "link TIME down|up".
 func watchRole() int {
 	want := os.Getenv("LVSDR_E2E_VIP")
+	var mu sync.Mutex
+	say := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Printf(format, args...)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
+	go func() {
+		for s := range sig {
+			up := s == syscall.SIGUSR2
+			if err := setLinkUp("eth0", up); err != nil {
+				say("link error %v\n", err)
+				continue
+			}
+			state := "down"
+			if up {
+				state = "up"
+			}
+			say("link %d %s\n", time.Now().UnixNano(), state)
+		}
+	}()
 	held := -1
-	for ; ; time.Sleep(10 * time.Millisecond) {
+	for ; ; time.Sleep(20 * time.Millisecond) {
 		ifi, err := net.InterfaceByName("eth0")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "watch:", err)
@@ -69,10 +96,35 @@ func watchRole() int {
 			}
 		}
 		if now != held {
-			fmt.Printf("vip %d %d\n", time.Now().UnixNano(), now)
+			say("vip %d %d\n", time.Now().UnixNano(), now)
 			held = now
 		}
 	}
+}
+
+// setLinkUp sets or clears IFF_UP of an interface, as `ip link set` does.
+func setLinkUp(name string, up bool) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("get flags of %s: %w", name, err)
+	}
+	flags := ifr.Uint16() &^ unix.IFF_UP
+	if up {
+		flags |= unix.IFF_UP
+	}
+	ifr.SetUint16(flags)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("set flags of %s: %w", name, err)
+	}
+	return nil
 }
 
 // probeRole opens a new connection to LVSDR_E2E_TARGET every probeEvery,
@@ -102,7 +154,9 @@ func probeRole() int {
 // bridge. A director host runs either lvsdr's director or keepalived.
 type haLab struct {
 	*lab
-	// watchers are the pids of the VIP watchers, which die spares.
+	// watch holds the VIP watchers of d1 and d2 (watchRole); watchers
+	// their pids, which die spares.
+	watch    map[string]*proc
 	watchers map[int]bool
 }
 
@@ -130,11 +184,11 @@ func newHALab(t *testing.T) *haLab {
 	}
 	// The client learns the VIP's new place from gratuitous ARP.
 	run(t, "ip", "netns", "exec", l.ns["client"], "sysctl", "-qw", "net.ipv4.conf.eth0.arp_accept=1")
-	h := &haLab{lab: l, watchers: map[int]bool{}}
+	h := &haLab{lab: l, watch: map[string]*proc{}, watchers: map[int]bool{}}
 	self, _ := os.Executable()
 	for _, d := range []string{"d1", "d2"} {
-		p := h.start("watch-"+d, d, []string{"LVSDR_E2E_ROLE=watchvip", "LVSDR_E2E_VIP=" + vip}, self)
-		h.watchers[p.cmd.Process.Pid] = true
+		h.watch[d] = h.start("watch-"+d, d, []string{"LVSDR_E2E_ROLE=watchvip", "LVSDR_E2E_VIP=" + vip}, self)
+		h.watchers[h.watch[d].cmd.Process.Pid] = true
 	}
 	for _, d := range []string{"d1", "d2"} {
 		for deadline := time.Now().Add(10 * time.Second); len(h.vipEvents(d)) == 0; time.Sleep(50 * time.Millisecond) {
@@ -310,8 +364,8 @@ func (h *haLab) waitTables(limit time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("the directors' tables are not both full and equal within %s:\nd1:\n%s\nd2:\n%s\n%s",
-				limit, strings.Join(r1, "\n"), strings.Join(r2, "\n"), h.logs())
+			h.t.Fatalf("the directors' tables are not both full and equal within %s:\nd1:\n%s\nd2:\n%s\nd1 ipvsadm -Ln:\n%s\n%s",
+				limit, strings.Join(r1, "\n"), strings.Join(r2, "\n"), h.exec("d1", "ipvsadm", "-Ln"), h.logs())
 		}
 	}
 }
@@ -482,9 +536,10 @@ func (h *haLab) soleFn(host string) func() bool {
 	return func() bool { return slices.Equal(h.holders(), []string{host}) }
 }
 
-// die kills every process on a director host at once (SIGKILL: no parting
-// advert) and takes its link down: a director that dies with its machine.
-// It returns when the kill was sent.
+// die takes a director host's link down and kills every process on it at
+// once (SIGKILL: nothing said on the way out): a director that dies with
+// its machine. The link goes first, so that no advert leaves after the
+// event. It returns when the link went down, as the host's watcher saw it.
 func (h *haLab) die(host string) time.Time {
 	h.t.Helper()
 	var pids []int
@@ -496,11 +551,10 @@ func (h *haLab) die(host string) time.Time {
 	if len(pids) == 0 {
 		h.t.Fatalf("nothing runs on %s to kill", host)
 	}
-	at := time.Now()
+	at := h.setLink(host, false)
 	for _, pid := range pids {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	run(h.t, "ip", "-n", h.ns[host], "link", "set", "eth0", "down")
 	for _, name := range []string{"director-" + host, "keepalived-" + host} {
 		if v, ok := h.procs.Load(name); ok {
 			<-v.(*proc).done
@@ -510,12 +564,45 @@ func (h *haLab) die(host string) time.Time {
 	return at
 }
 
+// setLink has a director host's watcher take its link down or bring it up,
+// and returns when that was done.
+func (h *haLab) setLink(host string, up bool) time.Time {
+	h.t.Helper()
+	sig, state := syscall.SIGUSR1, "down"
+	if up {
+		sig, state = syscall.SIGUSR2, "up"
+	}
+	before := strings.Count(h.log("watch-"+host), "link ")
+	w, ok := h.watch[host]
+	if !ok {
+		h.t.Fatalf("no watcher on %s to set its link %s", host, state)
+	}
+	w.cmd.Process.Signal(sig)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var lines []string
+		for _, line := range strings.Split(h.log("watch-"+host), "\n") {
+			if strings.HasPrefix(line, "link ") {
+				lines = append(lines, line)
+			}
+		}
+		if len(lines) > before {
+			f := strings.Fields(lines[before])
+			ns, err := strconv.ParseInt(f[1], 10, 64)
+			if len(f) != 3 || f[2] != state || err != nil {
+				h.t.Fatalf("link %s on %s: %s", state, host, lines[before])
+			}
+			return time.Unix(0, ns)
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the watcher of %s did not take its link %s", host, state)
+		}
+	}
+}
+
 // linkUp brings a director host's link back.
 func (h *haLab) linkUp(host string) time.Time {
 	h.t.Helper()
-	at := time.Now()
-	run(h.t, "ip", "-n", h.ns[host], "link", "set", "eth0", "up")
-	return at
+	return h.setLink(host, true)
 }
 
 // stop sends SIGTERM to a process started by start and returns when it

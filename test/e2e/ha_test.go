@@ -26,8 +26,8 @@ func TestHAPairFailover(t *testing.T) {
 	h.nodes()
 	h.runDirectorOn("d1")
 	h.runDirectorOn("d2")
-	h.waitTables(30 * time.Second)
-	h.waitSoleMaster("d1", 10*time.Second, time.Second)
+	h.waitTables(90 * time.Second)
+	h.waitSoleMaster("d1", 30*time.Second, time.Second)
 	h.checkRoles(map[string]string{"d1": "master", "d2": "backup"})
 	f := &figures{title: "lvsdr pair, VRRPv3 100 ms"}
 	defer f.print()
@@ -45,7 +45,7 @@ func TestHAPairFailover(t *testing.T) {
 		at := h.linkUp("d1")
 		h.runDirectorOn("d1")
 		return at
-	}, h.soleFn("d1"), 20*time.Second)
+	}, h.soleFn("d1"), 60*time.Second)
 	h.waitSoleMaster("d1", 5*time.Second, time.Second)
 	h.checkRoles(map[string]string{"d1": "master", "d2": "backup"})
 	f.add("master back (link up, director started) → preempts", o, "")
@@ -97,10 +97,10 @@ func TestHAKeepalivedInterop(t *testing.T) {
 	h.nodes()
 	h.applyOn("d2")
 	h.runDirectorOn("d1")
-	h.waitHolds("d1", 15*time.Second)
+	h.waitHolds("d1", 60*time.Second)
 	h.keepalived("d2", 2, 100, time.Second)
-	h.waitTables(30 * time.Second)
-	h.waitSoleMaster("d1", 10*time.Second, 3*time.Second)
+	h.waitTables(90 * time.Second)
+	h.waitSoleMaster("d1", 30*time.Second, 3*time.Second)
 	f := &figures{title: "lvsdr and keepalived 2.2.7, VRRPv2 1 s"}
 	defer f.print()
 
@@ -118,8 +118,8 @@ func TestHAKeepalivedInterop(t *testing.T) {
 	h.topology([3]int{1, 1, 1}, "")
 	h.linkUp("d1")
 	h.runDirectorOn("d1")
-	h.waitTables(30 * time.Second)
-	h.waitSoleMaster("d2", 10*time.Second, 3*time.Second)
+	h.waitTables(90 * time.Second)
+	h.waitSoleMaster("d2", 30*time.Second, 3*time.Second)
 	h.checkRoles(map[string]string{"d1": "backup"})
 	bound = masterDown(time.Second, 50) + time.Second
 	o = h.measure("keepalived killed", func() time.Time { return h.die("d2") }, h.holdsFn("d1"), 15*time.Second)
@@ -148,9 +148,9 @@ func TestHAKeepalivedPairForScale(t *testing.T) {
 			h.applyOn("d1")
 			h.applyOn("d2")
 			h.keepalived("d1", c.version, 150, c.interval)
-			h.waitHolds("d1", 15*time.Second)
+			h.waitHolds("d1", 60*time.Second)
 			h.keepalived("d2", c.version, 100, c.interval)
-			h.waitSoleMaster("d1", 10*time.Second, 3*c.interval+time.Second)
+			h.waitSoleMaster("d1", 30*time.Second, 3*c.interval+time.Second)
 			f := &figures{title: fmt.Sprintf("keepalived 2.2.7 pair, VRRPv%d %s", c.version, c.interval)}
 			defer f.print()
 
@@ -162,7 +162,7 @@ func TestHAKeepalivedPairForScale(t *testing.T) {
 				at := h.linkUp("d1")
 				h.keepalived("d1", c.version, 150, c.interval)
 				return at
-			}, h.soleFn("d1"), limit)
+			}, h.soleFn("d1"), 60*time.Second)
 			h.waitSoleMaster("d1", 5*time.Second, time.Second)
 			f.add("master back (link up, keepalived started) → preempts", o, "")
 			o = h.measure("k1 stopped", func() time.Time { return h.stop("keepalived-d1") }, h.soleFn("d2"), limit)

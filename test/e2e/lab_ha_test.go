@@ -43,8 +43,8 @@ func TestLabHA(t *testing.T) {
 	h.nodes()
 	h.runDirectorOn("d1")
 	h.runDirectorOn("d2")
-	h.waitTables(30 * time.Second)
-	h.waitSoleMaster("d1", 10*time.Second, time.Second)
+	h.waitTables(90 * time.Second)
+	h.waitSoleMaster("d1", 30*time.Second, time.Second)
 	show("the VIP is on " + where(h) + ": d1 is master (the higher priority); d2 is a hot backup")
 	say("d2 has the same IPVS table programmed, without the VIP, so a takeover writes nothing to IPVS (d2's ipvsadm -Ln):")
 	show(h.exec("d2", "ipvsadm", "-Ln"))
@@ -65,7 +65,7 @@ func TestLabHA(t *testing.T) {
 		at := h.linkUp("d1")
 		h.runDirectorOn("d1")
 		return at
-	}, h.soleFn("d1"), 20*time.Second)
+	}, h.soleFn("d1"), 60*time.Second)
 	show(fmt.Sprintf("the VIP is on %s again; the client saw an outage of %s", where(h), o))
 
 	say("SIGTERM on d1 (maintenance): it sends priority 0, unbinds the VIP, keeps its IPVS table")
