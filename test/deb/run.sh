@@ -218,9 +218,11 @@ step "installed"
 check "lvsdr $pkgver installed" sh -c "chroot '$root' dpkg-query -W -f '\${Status} \${Version}' lvsdr | grep -qx 'install ok installed $pkgver'"
 check "iproute2 came in as a dependency" in_root dpkg -s iproute2
 check "procps (/bin/kill of ExecReload) came in as a dependency" in_root dpkg -s procps
-check "ipvsadm not installed (Suggests only)" sh -c "! chroot '$root' dpkg -s ipvsadm"
+check "ipvsadm recommended (issue 15 item 8)" test "$(dpkg-deb -f "$deb" Recommends)" = ipvsadm
+check "ipvsadm not installed (a Recommends, and --no-install-recommends)" sh -c "! chroot '$root' dpkg -s ipvsadm"
 check "postinst printed the hint for /etc/lvsdr/topology.yaml" grep -q 'lvsdr: write /etc/lvsdr/topology.yaml' "$install_out"
-check "postinst says not to enable the director of a pair, as two-directors.yaml does" grep -q 'two directors: keepalived starts lvsdr-director on the active one; do not enable it there' "$install_out"
+check "postinst says to enable the director on both of a pair (director.ha), as two-directors.yaml does" grep -q 'two directors: the same file with director.ha on both, and lvsdr-director enabled on both' "$install_out"
+check "postinst no longer sends the pair to keepalived" lacks 'keepalived starts|do not enable' "$(cat "$install_out")"
 check "director --help exits 0" in_root /usr/sbin/director --help
 check "realserver --help exits 0" in_root /usr/sbin/realserver --help
 check "director is on root's PATH" in_root sh -c 'command -v director'
@@ -241,8 +243,14 @@ check "example /usr/share/doc/lvsdr/examples/rabbitmq.yaml" in_root test -f /usr
 check "director validate accepts the packaged example" in_root /usr/sbin/director validate --config /usr/share/doc/lvsdr/examples/rabbitmq.yaml
 for f in deploy/examples/*.yaml; do
 	check "example $(basename "$f") shipped, as in the repository" cmp "$f" "$root/usr/share/doc/lvsdr/examples/$(basename "$f")"
+	check "director validate accepts the packaged $(basename "$f")" in_root /usr/sbin/director validate --config "/usr/share/doc/lvsdr/examples/$(basename "$f")"
 done
-check "director validate accepts the packaged two-directors.yaml" in_root /usr/sbin/director validate --config /usr/share/doc/lvsdr/examples/two-directors.yaml
+# The pair's example is lvsdr's own VRRP now: enabled on both directors,
+# no keepalived starting and stopping the director.
+two=$root/usr/share/doc/lvsdr/examples/two-directors.yaml
+check "two-directors.yaml uses director.ha with connection_sync" sh -c "grep -q '^  ha:' '$two' && grep -q '^    connection_sync: true' '$two'"
+check "two-directors.yaml enables the director on both" grep -q 'systemctl enable --now lvsdr-director' "$two"
+check "two-directors.yaml no longer has keepalived start the director" lacks 'notify_master|systemctl start lvsdr-director|Do not .systemctl enable' "$(cat "$two")"
 # dead_links DIR: prints each relative link of the Markdown files under DIR
 # whose target does not exist there.
 dead_links() {
