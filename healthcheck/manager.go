@@ -2,6 +2,7 @@ package healthcheck
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"sync"
@@ -54,10 +55,12 @@ type ProbeObserver func(key Key, latency time.Duration, err error)
 const lagPeriod = 10 * time.Second
 
 // localRetryDelay is how long a probe that could not start for want of a
-// local resource (file descriptors, memory) waits before it tries again. It
-// is the checker's failure, not the server's: it shows as lateness, never
-// as a failed check.
-const localRetryDelay = 100 * time.Millisecond
+// local resource (file descriptors, memory, ephemeral ports) waits before it
+// tries again. It is the checker's shortage, not the server's: it shows as
+// lateness, and fails the probe only if it lasts the probe's whole
+// connect_timeout (a shortage that never ends must not hide a server's
+// state for ever).
+const localRetryDelay = 50 * time.Millisecond
 
 // startBatch bounds the probes the scheduler starts before it looks at its
 // sockets again: a checker running late does not start thousands of
@@ -391,9 +394,16 @@ func (m *Manager) finish(r result) {
 		return // a probe cut short by a stopped or replaced target measured nothing
 	}
 	if r.local {
-		m.schedule(e, r.at.Add(localRetryDelay))
-		return
+		if e.stalledDue.IsZero() {
+			e.stalledDue, e.stalledAt = e.due, r.at
+		}
+		if r.at.Sub(e.stalledAt) < e.target.ConnectTimeout {
+			m.schedule(e, r.at.Add(localRetryDelay))
+			return
+		}
+		r.err = fmt.Errorf("tcp check: no probe could start within connect_timeout %v: %w", e.target.ConnectTimeout, r.err)
 	}
+	e.stalledDue, e.stalledAt = time.Time{}, time.Time{}
 	if e.onProbe != nil {
 		m.emit = append(m.emit, event{observe: e.onProbe, key: e.target.Key, latency: r.latency, err: r.err})
 	}
@@ -422,7 +432,11 @@ func (m *Manager) startDue(now time.Time, starts []*entry) []*entry {
 	horizon := now.Add(m.poll.slack())
 	for n := 0; n < startBatch && len(m.heap) > 0 && !m.heap[0].due.After(horizon); n++ {
 		e := m.heap.pop()
-		late := max(0, now.Sub(e.due))
+		due := e.due
+		if !e.stalledDue.IsZero() {
+			due = e.stalledDue // lateness counts from when the probe was first due
+		}
+		late := max(0, now.Sub(due))
 		e.status.Lateness = late
 		m.lag.note(now, late, e.target.Interval, m.log)
 		e.running = true

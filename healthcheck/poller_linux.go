@@ -189,9 +189,15 @@ func (p *epollPoller) start(e *entry) {
 	}
 	if err == nil {
 		err = unix.Connect(fd, f.remote)
-		if err == unix.EINPROGRESS {
+		switch err {
+		case nil, unix.EINPROGRESS:
 			err = nil
-		} else if err != nil {
+		case unix.EADDRNOTAVAIL, unix.EAGAIN, unix.ENOBUFS, unix.ENOMEM:
+			// No local port or buffer: the checker's shortage.
+			unix.Close(fd)
+			p.m.done = append(p.m.done, result{e: e, err: os.NewSyscallError("connect", err), at: time.Now(), local: true})
+			return
+		default:
 			err = os.NewSyscallError("connect", err)
 		}
 	}

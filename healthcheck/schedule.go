@@ -26,6 +26,9 @@ type entry struct {
 	removed bool
 	// timer fires at due on the clock's scheduler (see chanPoller).
 	timer <-chan time.Time
+	// stalledDue is when the probe was due, and stalledAt when it first
+	// could not start for a reason of the checker's own; zero otherwise.
+	stalledDue, stalledAt time.Time
 }
 
 // dueHeap orders entries by due time, then by seq: one timer for all the

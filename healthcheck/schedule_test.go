@@ -2,6 +2,7 @@ package healthcheck
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -167,5 +168,43 @@ func TestRetriesAreScheduledFromTheFailedProbe(t *testing.T) {
 	}
 	if got := rec.list(); len(got) != 0 {
 		t.Errorf("transitions %v: a passing retry keeps an up server up", got)
+	}
+}
+
+// A probe the checker could not start (no descriptor, no local port) is
+// tried again soon and counts as lateness, not as a failed check, unless
+// the shortage outlasts the probe's connect_timeout.
+func TestALocalShortageDelaysTheProbeAndFailsItOnlyAfterConnectTimeout(t *testing.T) {
+	clk := clock.NewFake(epoch)
+	m := NewManager(clk, nil)
+	m.poll = newChanPoller(clk) // the scheduler itself is not running: finish is driven by hand
+	tg := target(Key{"amqp", "n1", "tcp"}, &scriptedProber{clock: clk, start: epoch})
+	tg.Initial, tg.ConnectTimeout, tg.Retry = Up, 200*time.Millisecond, 0
+	st := &Status{State: Up}
+	e := &entry{target: tg, status: st, index: -1, due: epoch}
+	short := errors.New("connect: cannot assign requested address")
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, at := range []time.Duration{0, 50 * time.Millisecond, 150 * time.Millisecond} {
+		m.finish(result{e: e, err: short, at: epoch.Add(at), local: true})
+		if e.index < 0 || e.due != epoch.Add(at+localRetryDelay) {
+			t.Fatalf("shortage %d: due %v (on the heap: %v), want %v", i, e.due.Sub(epoch), e.index >= 0, at+localRetryDelay)
+		}
+		if st.State != Up || st.LastError != nil {
+			t.Fatalf("shortage %d: status %+v: a shortage of the checker is not a failed check", i, st)
+		}
+		m.heap.remove(e.index)
+	}
+	// Lateness counts from when the probe was first due.
+	m.schedule(e, epoch.Add(200*time.Millisecond))
+	m.startDue(epoch.Add(300*time.Millisecond), nil)
+	if st.Lateness != 300*time.Millisecond {
+		t.Errorf("lateness %v, want 300ms (from the first due time)", st.Lateness)
+	}
+	// Still short a whole connect_timeout after the first try: the probe fails.
+	m.finish(result{e: e, err: short, at: epoch.Add(250 * time.Millisecond), local: true})
+	if st.State != Down || !errors.Is(st.LastError, short) {
+		t.Errorf("status %+v after a shortage as long as connect_timeout, want down with the error", st)
 	}
 }

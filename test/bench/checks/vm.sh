@@ -58,7 +58,6 @@ bin=${LVSDR_BENCH_BIN:?}
 warmup=${LVSDR_BENCH_WARMUP:-15}
 window=${LVSDR_BENCH_WINDOW:-20}
 checks=$((services * nodes))
-ns=lvsdr-bc
 work=$(mktemp -d)
 pids=()
 namespaces=()
@@ -85,8 +84,6 @@ plug() {
 netns lvsdr-bc-sw
 ip -n lvsdr-bc-sw link add br0 type bridge
 ip -n lvsdr-bc-sw link set br0 up
-netns $ns
-plug $ns p-director 10.99.0.1/16
 # The listeners end when this fifo's last writer (this script) goes.
 mkfifo "$work/hold"
 exec 3<>"$work/hold"
@@ -100,11 +97,21 @@ for ((n = 0; n < nodes; n++)); do
 	for _ in $(seq 600); do grep -q ready "$work/listen$n.log" && break; sleep 0.1; done
 	grep -q ready "$work/listen$n.log" || { echo "listener of node $n: $(cat "$work/listen$n.log")" >&2; exit 1; }
 done
-# The table of the director's namespace, read without entering it.
-ip netns exec $ns sleep 1000000 &
-pids+=($!)
-ipvs=/proc/$!/net/ip_vs
-for _ in $(seq 50); do [[ -e $ipvs ]] && break; sleep 0.1; done
+# director NAME N: a fresh namespace for the next contender, the director's
+# address 10.99.0.N, so that none inherits the TIME_WAIT sockets and the
+# ephemeral ports of the one before (at 1,000 connections a second they fill
+# the port range, and each connect then searches it: the later contenders
+# would pay for the earlier ones). Sets ns and ipvs, the table of the
+# namespace, read without entering it.
+director_ns() {
+	ns=$1
+	netns $ns
+	plug $ns "p-$2" "10.99.0.$2/16"
+	ip netns exec $ns sleep 1000000 &
+	pids+=($!)
+	ipvs=/proc/$!/net/ip_vs
+	for _ in $(seq 50); do [[ -e $ipvs ]] && break; sleep 0.1; done
+}
 
 up() { awk '$1 == "->" && $4 ~ /^[0-9]+$/ && $4 > 0 { n++ } END { print n + 0 }' "$ipvs"; }
 # ticks PID...: utime + stime of the processes, in USER_HZ.
@@ -149,6 +156,7 @@ measure() {
 }
 
 echo "kernel $(uname -r), $(nproc) CPUs, $(keepalived --version 2>&1 | head -1); $services services x $nodes real servers = $checks TCP checks, 1 s"
+director_ns lvsdr-bc-k 1
 # keepalived logs to syslog, which nothing reads here: its verdicts are read
 # from the kernel's table.
 ip netns exec $ns keepalived -n -C -f "$bin/keepalived.conf" -p "$work/k.pid" -c "$work/kc.pid" -r "$work/kv.pid" >"$work/keepalived.out" 2>&1 &
@@ -162,6 +170,7 @@ kill -TERM $kpid
 wait $kpid 2>/dev/null || true
 ip netns exec $ns ipvsadm -C
 
+director_ns lvsdr-bc-d 2
 ip netns exec $ns "$bin/director" run --config "$bin/topology.yaml" --state-dir "$work/state" --control-socket "$work/sock" >"$work/director.log" 2>&1 &
 dpid=$!
 pids+=($dpid)
@@ -175,6 +184,7 @@ ip netns exec $ns ipvsadm -C
 # The checker alone (test/bench/checks on the same targets: the Manager and
 # nothing else of the director), then the floor: the bare syscalls of one
 # check back to back against the same listeners.
+director_ns lvsdr-bc-c 3
 ip netns exec $ns "$bin/checks" -checks "$checks" -remote 10.99.250.1 -per-node "$services" \
 	-warmup "${warmup}s" -duration "${window}s" -floor 10s >"$work/checker.out" 2>"$work/checker.err" || cat "$work/checker.err" >&2
 grep -E '^(checks|checker_cpu|lag|floor)' "$work/checker.out" | sed 's/^/checker alone: /' | tee -a "$work/results"
