@@ -283,10 +283,18 @@ man_page() {
 	zcat "$1" | grep -q "^\.TH \"${2^^}\" \"8\" " &&
 		zcat "$1" | grep -A1 -x '\.SH NAME' | grep -q "^$2 - ."
 }
+# subcommands CMD [SUB...]: the commands `CMD SUB... --help` lists, cobra's
+# completion and help aside.
+subcommands() {
+	in_root "$@" --help | awk '/^Available Commands:/ { on = 1; next } on && NF == 0 { exit } on && $1 != "completion" && $1 != "help" { print $1 }'
+}
 for cmd in director realserver; do
 	pages=("$cmd")
-	while read -r sub; do pages+=("$cmd-$sub"); done < <(in_root "/usr/sbin/$cmd" --help |
-		awk '/^Available Commands:/ { on = 1; next } on && NF == 0 { exit } on && $1 != "completion" && $1 != "help" { print $1 }')
+	# A page per command at every depth (director ha status: director-ha-status).
+	while read -r sub; do
+		pages+=("$cmd-$sub")
+		while read -r subsub; do pages+=("$cmd-$sub-$subsub"); done < <(subcommands "/usr/sbin/$cmd" "$sub")
+	done < <(subcommands "/usr/sbin/$cmd")
 	for page in "${pages[@]}"; do
 		check "man8/$page.8.gz, mode 644, gzip -9n" gzip_9n "$man8/$page.8.gz"
 		check "man8/$page.8.gz: .TH section 8, NAME '$page - ...'" man_page "$man8/$page.8.gz" "$page"
