@@ -22,9 +22,9 @@
 //
 //   - the director is not stopping (SIGTERM withdraws first);
 //   - the last write of the IPVS table succeeded;
-//   - at least one service of the VIP has its quorum (keepalived's quorum:
-//     the sum of the weights of its healthy real servers reaches the
-//     service's quorum; with no quorum configured, one healthy server).
+//   - at least one service of the VIP has its quorum (lvsdr's quorum: the
+//     count of its healthy real servers out of maintenance reaches the
+//     service's quorum, one unless set).
 //
 // Seesaw is the reference and differs on the last point: it announces an
 // anycast VIP only while every service of the VIP is healthy. lvsdr keeps

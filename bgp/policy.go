@@ -41,7 +41,7 @@ type Health struct {
 // ServiceHealth is one service's quorum.
 type ServiceHealth struct {
 	Name string
-	// Quorum is keepalived's: the weights of the healthy real servers
+	// Quorum is lvsdr's: enough healthy real servers out of maintenance
 	// reach the service's quorum.
 	Quorum bool
 }

@@ -1,7 +1,9 @@
 package director
 
 import (
+	"errors"
 	"net/netip"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lvsdr/lvsdr/bgp"
+	"github.com/lvsdr/lvsdr/ipvsctl"
 	"github.com/lvsdr/lvsdr/topology"
 )
 
@@ -45,11 +48,18 @@ func bgpUntil(t *testing.T, h *harness, what string, ok func() bool) {
 
 func TestScaleOutAnnouncesWhileServingAndWithdrawsFirstOnStop(t *testing.T) {
 	h := newHarness(t, scaleOutTopology())
+	if testing.Verbose() {
+		h.logs = os.Stderr
+	}
 	speaker := bgp.NewFake(h.clock.Now)
 	h.configure = func(c *Config) { c.BGP = func() bgp.Speaker { return speaker } }
 	h.start()
 	vip32 := netip.PrefixFrom(testVIP, 32)
-	bgpUntil(t, h, "the VIP announced once its real servers pass their checks", func() bool { return speaker.Routes()[vip32] == probeSource })
+	announced := func() bool {
+		st, _ := h.d.BGPStatus()
+		return st.Announced && speaker.Routes()[vip32] == probeSource
+	}
+	bgpUntil(t, h, "the VIP announced once its real servers pass their checks", announced)
 
 	h.vip.mu.Lock()
 	onLo, onEth0 := h.vip.bound["lo"], h.vip.bound["eth0"]
@@ -66,9 +76,6 @@ func TestScaleOutAnnouncesWhileServingAndWithdrawsFirstOnStop(t *testing.T) {
 	if !slices.Contains(h.table(), "-t 10.0.0.100:5672 -s mh -p 50 -b mh-port") {
 		t.Errorf("table lacks the mh service with mh-port:\n%s", strings.Join(h.table(), "\n"))
 	}
-	if st, ok := h.d.BGPStatus(); !ok || !st.Announced || st.Reason != bgp.ReasonServing {
-		t.Errorf("BGP status %+v, want announced while serving", st)
-	}
 	if v, ok := h.metric("lvsdr_bgp_announced", map[string]string{"prefix": "10.0.0.100/32", "reason": "serving"}); !ok || v != 1 {
 		t.Errorf("lvsdr_bgp_announced = %v (%v), want 1", v, ok)
 	}
@@ -80,16 +87,17 @@ func TestScaleOutAnnouncesWhileServingAndWithdrawsFirstOnStop(t *testing.T) {
 			h.net.setDown(netip.AddrPortFrom(rs.Address, port), true)
 		}
 	}
-	bgpUntil(t, h, "the VIP withdrawn below quorum everywhere", func() bool { _, ok := speaker.Routes()[vip32]; return !ok })
-	if st, _ := h.d.BGPStatus(); st.Reason != bgp.ReasonQuorumLost {
-		t.Errorf("withdrawn for %q, want %q", st.Reason, bgp.ReasonQuorumLost)
-	}
+	bgpUntil(t, h, "the VIP withdrawn below quorum everywhere", func() bool {
+		st, _ := h.d.BGPStatus()
+		_, routed := speaker.Routes()[vip32]
+		return !st.Announced && !routed && st.Reason == bgp.ReasonQuorumLost
+	})
 	for _, rs := range h.topo.Load().RealServers {
 		for _, port := range []uint16{5672, 15672} {
 			h.net.setDown(netip.AddrPortFrom(rs.Address, port), false)
 		}
 	}
-	bgpUntil(t, h, "the VIP announced again", func() bool { return speaker.Routes()[vip32] == probeSource })
+	bgpUntil(t, h, "the VIP announced again", announced)
 
 	// SIGTERM: withdrawn before the speaker stops; the table stays.
 	table := h.table()
@@ -101,5 +109,43 @@ func TestScaleOutAnnouncesWhileServingAndWithdrawsFirstOnStop(t *testing.T) {
 	}
 	if !slices.Equal(h.table(), table) {
 		t.Error("the IPVS table changed at stop")
+	}
+}
+
+// A director whose start could not program IPVS does not draw the routers'
+// flows to itself.
+func TestFailedStartIsNotAnnounced(t *testing.T) {
+	topo := scaleOutTopology()
+	for i := range topo.Services {
+		topo.Services[i].Checks = nil
+	}
+	h := newHarness(t, topo)
+	h.kernel.SetFail(func(ipvsctl.OpKind, ipvsctl.ServiceKey, ipvsctl.Destination) error { return errors.New("no memory") })
+	speaker := bgp.NewFake(h.clock.Now)
+	h.configure = func(c *Config) { c.BGP = func() bgp.Speaker { return speaker } }
+	h.start()
+	bgpUntil(t, h, "the withdrawal's reason known", func() bool {
+		st, ok := h.d.BGPStatus()
+		return ok && st.Reason == bgp.ReasonIPVSFailed
+	})
+	if routes := speaker.Routes(); len(routes) != 0 {
+		t.Errorf("announced %v while the table could not be written", routes)
+	}
+}
+
+// Sync daemons this director did not start are not its business.
+func TestForeignSyncDaemonIsLeftAlone(t *testing.T) {
+	h := newHarness(t, reference())
+	syncd := ipvsctl.NewFakeSyncDaemons()
+	if err := syncd.StartDaemon(ipvsctl.SyncDaemon{Role: ipvsctl.SyncMaster, Interface: "eth9", SyncID: 7}); err != nil {
+		t.Fatal(err)
+	}
+	h.configure = func(c *Config) { c.Syncd = syncd }
+	h.start()
+	h.settle()
+	h.clock.Advance(time.Minute) // a resync or two
+	h.settle()
+	if daemons, _ := syncd.Daemons(); len(daemons) != 1 {
+		t.Errorf("daemons %v: the operator's sync daemon was stopped", daemons)
 	}
 }

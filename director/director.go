@@ -70,6 +70,9 @@ type Config struct {
 	// Syncd runs the kernel's IPVS connection sync daemons; nil refuses
 	// director.ha.connection_sync.
 	Syncd ipvsctl.SyncDaemons
+	// LinkUp tells whether an interface is up, so that a director of a
+	// pair whose link is down goes to VRRP fault; nil never looks.
+	LinkUp func(iface string) (bool, error)
 	// BGP makes the BGP speaker of director.bgp; nil embeds GoBGP.
 	BGP func() bgp.Speaker
 	// Connections counts the kernel's connection entries, to tell when a

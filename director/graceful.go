@@ -187,7 +187,13 @@ func (l *loop) sweepLeaving() int {
 			}
 			conns[k.service] = dests
 		}
-		if dests == nil && !now.After(lv.deadline) {
+		if dests == nil {
+			// Not read: kept, unless its time is up, when the next
+			// reconcile deletes it as scheduled.
+			if now.After(lv.deadline) {
+				delete(l.leaving, k)
+				swept++
+			}
 			continue
 		}
 		d, inKernel := dests[k.endpoint]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"strings"
 
 	"github.com/lvsdr/lvsdr/notify"
 	"github.com/lvsdr/lvsdr/topology"
@@ -29,9 +30,9 @@ type role struct {
 	state  vrrp.State
 	cancel context.CancelFunc
 	done   chan error
-	// faulted is set while the loop holds the router in fault (IPVS
-	// writes failing).
-	faulted bool
+	// ipvsFailing and linkDown are why the loop holds the router in
+	// fault; faulted is whether it does.
+	ipvsFailing, linkDown, faulted bool
 }
 
 // vrrpConfig maps director.ha onto this director's VRRP router.
@@ -93,6 +94,10 @@ func (l *loop) startRole(topo *topology.Topology) error {
 	go func() { r.done <- router.Run(ctx) }()
 	l.role = r
 	l.router.Store(router)
+	// A router replaced on a running director has nothing to wait for.
+	if l.sync.warm {
+		router.Ready()
+	}
 	l.Log.Info("VRRP started", "name", self.Name, "address", self.Address, "priority", self.Priority, "vrid", ha.VRID,
 		"version", ha.Version, "advert_interval", ha.AdvertInterval, "unicast", ha.Unicast, "interface", topo.Director.Interface)
 	return nil
@@ -202,20 +207,56 @@ func (l *loop) onGARPTimer() {
 	}
 }
 
-// holdFault puts the router in fault while IPVS writes fail, so that a
-// director that cannot program its table does not stay master, and takes
-// it out once a reconcile succeeds.
+// holdFault records whether IPVS writes fail, so that a director that
+// cannot program its table does not stay master.
 func (l *loop) holdFault(err error) {
-	if l.role == nil || l.role.faulted == (err != nil) {
+	if l.role == nil {
 		return
 	}
-	l.role.faulted = err != nil
+	if err != nil && !l.role.ipvsFailing {
+		l.Log.Warn("IPVS writes fail", "error", err)
+	}
+	l.role.ipvsFailing = err != nil
+	l.applyFault()
+}
+
+// checkLink records whether director.interface is down: a director whose
+// link is down goes to fault (priority 0), as keepalived's does.
+func (l *loop) checkLink() {
+	if l.role == nil || l.LinkUp == nil {
+		return
+	}
+	up, err := l.LinkUp(l.topo.Director.Interface)
 	if err != nil {
-		l.Log.Warn("VRRP fault: IPVS writes fail", "error", err)
-		l.role.router.SetFault(true, "IPVS writes fail")
+		l.Log.Warn("look at director.interface", "error", err)
 		return
 	}
-	l.Log.Info("VRRP fault cleared: IPVS writes succeed")
+	l.role.linkDown = !up
+	l.applyFault()
+}
+
+// applyFault puts the router in fault, or takes it out, by the reasons
+// recorded.
+func (l *loop) applyFault() {
+	var reasons []string
+	if l.role.ipvsFailing {
+		reasons = append(reasons, "IPVS writes fail")
+	}
+	if l.role.linkDown {
+		reasons = append(reasons, l.topo.Director.Interface+" is down")
+	}
+	fault := len(reasons) > 0
+	if fault == l.role.faulted {
+		return
+	}
+	l.role.faulted = fault
+	if fault {
+		why := strings.Join(reasons, ", ")
+		l.Log.Warn("VRRP fault: priority 0 until it clears", "reason", why)
+		l.role.router.SetFault(true, why)
+		return
+	}
+	l.Log.Info("VRRP fault cleared")
 	l.role.router.SetFault(false, "")
 }
 

@@ -316,6 +316,9 @@ func TestReturningDirectorPreemptsOnlyOnceItsConnectionTableIsWarm(t *testing.T)
 	p.h[0].start()
 	conns.Store(10)
 	held := func() bool { st, _ := p.h[0].d.HAStatus(); return st.PreemptHeld }
+	if !p.until(held) {
+		t.Fatal("lb1 came back without holding preemption")
+	}
 	for range 90 {
 		conns.Add(5)
 		p.step(time.Second)
@@ -329,5 +332,31 @@ func TestReturningDirectorPreemptsOnlyOnceItsConnectionTableIsWarm(t *testing.T)
 	}
 	if !p.until(p.holds(1)) {
 		t.Errorf("VIP held by %v once lb1's table was warm, want lb1", p.holders())
+	}
+}
+
+func TestDirectorWhoseLinkIsDownGivesTheVIPUp(t *testing.T) {
+	p := newPair(t)
+	var down atomic.Bool
+	one := p.h[0].configure
+	p.h[0].configure = func(c *Config) {
+		one(c)
+		c.LinkUp = func(string) (bool, error) { return !down.Load(), nil }
+	}
+	p.h[0].start()
+	p.h[1].start()
+	if !p.until(p.holds(1)) {
+		t.Fatalf("VIP held by %v, want lb1", p.holders())
+	}
+	down.Store(true) // seen at the next resync
+	if !p.until(p.holds(2)) {
+		t.Errorf("VIP held by %v while lb1's link is down, want lb2", p.holders())
+	}
+	if st, _ := p.h[0].d.HAStatus(); st.State != vrrp.StateFault {
+		t.Errorf("lb1 is %s with its link down, want fault", st.State)
+	}
+	down.Store(false)
+	if !p.until(p.holds(1)) {
+		t.Errorf("VIP held by %v once lb1's link is back, want lb1", p.holders())
 	}
 }

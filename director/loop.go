@@ -152,15 +152,20 @@ func (d *Director) Run(ctx context.Context) error {
 	defer l.obs.stop()
 
 	l.startLeaving(topo, kernel, retired)
-	l.reconcile(reasonStart, l.r.Update, l.deletable(retired), 0)
+	started := l.reconcile(reasonStart, l.r.Update, l.deletable(retired), 0)
 	if err := l.startRole(topo); err != nil {
 		return err
 	}
+	// The roles start after the table is programmed, and hear how that
+	// went: a director whose writes failed is neither master nor
+	// announced until a reconcile succeeds.
+	l.holdFault(started)
+	l.checkLink()
 	if err := l.startBGP(topo); err != nil {
 		return err
 	}
 	defer l.stopBGP()
-	l.reportBGP(nil, snapshotHealth(topo, l.checks.Snapshot()))
+	l.reportBGP(started, snapshotHealth(topo, l.checks.Snapshot()))
 	l.notify("READY=1")
 	d.Log.Info("director running", "vip", topo.VIP, "interface", topo.Director.Interface, "services", len(topo.Services), "real_servers", len(topo.RealServers))
 
@@ -236,6 +241,7 @@ func (l *loop) onResync() {
 		l.Log.Error("sync daemons not repaired; the next resync retries", "error", err)
 	}
 	l.checkWarm()
+	l.checkLink()
 	swept := l.sweepLeaving()
 	// Emptied retiring services are forgotten before the reconcile that
 	// deletes them, so that the state it records no longer owns them; a

@@ -52,7 +52,11 @@ func Cleanup(k ipvsctl.Kernel, binder vip.Binder, state StateFile, topo *topolog
 	if err := state.Save(State{}); err != nil {
 		return ops, err
 	}
-	if err := binder.Unbind(topo.Director.Interface, topo.VIP); err != nil {
+	iface := topo.Director.Interface
+	if topo.Director.BGP != nil {
+		iface = bgpVIPInterface
+	}
+	if err := binder.Unbind(iface, topo.VIP); err != nil {
 		return ops, fmt.Errorf("services deleted, but: %w", err)
 	}
 	return ops, nil

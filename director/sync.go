@@ -85,6 +85,11 @@ type syncState struct {
 // force wants, and sets the sync sysctls when they run.
 func (l *loop) convergeSync() error {
 	want := syncDaemons(l.topo)
+	if len(want) == 0 && l.sync.since.IsZero() {
+		// Daemons this director did not start (an operator's ipvsadm
+		// --start-daemon) are not its business.
+		return nil
+	}
 	if l.Syncd == nil {
 		if len(want) > 0 {
 			return errors.New("director.ha.connection_sync: this director cannot reach the kernel's sync daemons")

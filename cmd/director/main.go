@@ -18,6 +18,7 @@ import (
 
 	"github.com/lvsdr/lvsdr/director"
 	"github.com/lvsdr/lvsdr/internal/clock"
+	"github.com/lvsdr/lvsdr/internal/netif"
 	"github.com/lvsdr/lvsdr/ipvsctl"
 	"github.com/lvsdr/lvsdr/sysctl"
 	"github.com/lvsdr/lvsdr/topology"
@@ -128,6 +129,7 @@ func runCommand(o *options) *cobra.Command {
 				Watchdog:      watchdog / 2,
 				Name:          name,
 				Syncd:         syncd,
+				LinkUp:        netif.Netlink{}.LinkUp,
 			})
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()

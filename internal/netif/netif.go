@@ -48,6 +48,17 @@ func (Netlink) LinkExists(name string) error {
 	return nil
 }
 
+// LinkUp reports whether the interface is administratively up with a
+// carrier: a director whose link is down must not stay VRRP master.
+func (Netlink) LinkUp(name string) (bool, error) {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return false, fmt.Errorf("interface %s: %w", name, err)
+	}
+	a := link.Attrs()
+	return a.Flags&net.FlagUp != 0 && a.OperState != netlink.OperDown && a.OperState != netlink.OperLowerLayerDown, nil
+}
+
 // Add puts the address on its interface; an address already there is fine.
 func (Netlink) Add(a Addr) error {
 	link, err := netlink.LinkByName(a.Link)
