@@ -1,0 +1,194 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+)
+
+// The roles of the BGP scale-out test run from init: TestMain
+// (roles_test.go) dispatches the suite's other roles, and init runs
+// before it.
+func init() {
+	switch os.Getenv("LVSDR_E2E_ROLE") {
+	case "bgproutes":
+		os.Exit(bgpRoutesRole())
+	case "bgpprobe":
+		os.Exit(bgpProbeRole())
+	case "bgpconns":
+		os.Exit(bgpConnsRole())
+	}
+}
+
+// bgpRoutesRole watches the route to LVSDR_E2E_VIP in its namespace's main
+// table (the router's, where bird puts what it learnt) and prints
+// "hops UNIXNANO A,B" (the next hops, sorted; "-" for none) at every
+// change: the moment a director's announcement or withdrawal reached the
+// router's kernel, without a process started per look.
+func bgpRoutesRole() int {
+	vip, err := netip.ParseAddr(os.Getenv("LVSDR_E2E_VIP"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "routes:", err)
+		return 1
+	}
+	dst := &net.IPNet{IP: vip.AsSlice(), Mask: net.CIDRMask(32, 32)}
+	last := ""
+	for ; ; time.Sleep(5 * time.Millisecond) {
+		routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: dst}, netlink.RT_FILTER_DST)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "routes:", err)
+			return 1
+		}
+		var hops []string
+		for _, r := range routes {
+			if r.Gw != nil {
+				hops = append(hops, r.Gw.String())
+			}
+			for _, nh := range r.MultiPath {
+				hops = append(hops, nh.Gw.String())
+			}
+		}
+		slices.Sort(hops)
+		now := strings.Join(hops, ",")
+		if now == "" {
+			now = "-"
+		}
+		if now != last {
+			fmt.Printf("hops %d %s\n", time.Now().UnixNano(), now)
+			last = now
+		}
+	}
+}
+
+// bgpProbeTimeout bounds one probe: long enough for the emulated VM's
+// stalls (every process of the VM pauses for a second or two when the
+// host is loaded) and one retransmitted SYN (at 1 s), short enough that a
+// probe into a dead director fails rather than waits.
+const bgpProbeTimeout = 3 * time.Second
+
+// bgpProbeRole opens a new connection to LVSDR_E2E_TARGET every
+// LVSDR_E2E_EVERY, from each of LVSDR_E2E_SOURCES in turn (the router
+// hashes flows by source address, so the probes go through every
+// director), each on its own goroutine, and prints "probe START END OK
+// SOURCE WHY" (Unix nanoseconds, OK 1 or 0, WHY the error: "-", timeout,
+// refused, reset or other) for each.
+func bgpProbeRole() int {
+	target := os.Getenv("LVSDR_E2E_TARGET")
+	sources := strings.Split(os.Getenv("LVSDR_E2E_SOURCES"), ",")
+	every, err := time.ParseDuration(os.Getenv("LVSDR_E2E_EVERY"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "probe:", err)
+		return 1
+	}
+	var mu sync.Mutex
+	i := 0
+	for start := range time.Tick(every) {
+		src := sources[i%len(sources)]
+		i++
+		go func() {
+			d := net.Dialer{Timeout: bgpProbeTimeout, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+			conn, err := d.Dial("tcp", target)
+			end := time.Now()
+			ok, why := 0, "-"
+			switch {
+			case err == nil:
+				conn.Close()
+				ok = 1
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				why = "timeout"
+			case errors.Is(err, syscall.ECONNREFUSED):
+				why = "refused"
+			case errors.Is(err, syscall.ECONNRESET):
+				why = "reset"
+			default:
+				why = "other"
+			}
+			mu.Lock()
+			fmt.Printf("probe %d %d %d %s %s\n", start.UnixNano(), end.UnixNano(), ok, src, why)
+			mu.Unlock()
+		}()
+	}
+	return 0
+}
+
+// bgpExchangeDeadline is how long one exchange of a long-lived connection
+// may take: room for TCP's retransmissions while a dead director's route
+// waits for the hold time.
+const bgpExchangeDeadline = 30 * time.Second
+
+// bgpStall is the delay beyond the exchange interval that a connection
+// reports as a stall: more than emulation's jitter.
+const bgpStall = 500 * time.Millisecond
+
+// bgpConnsRole holds one connection from each of LVSDR_E2E_SOURCES to
+// LVSDR_E2E_TARGET and exchanges a line on each every LVSDR_E2E_EVERY. It
+// prints "node SOURCE LOCALPORT NODE" per connection, "fail SOURCE UNIXNANO
+// why" when one breaks (it is not reopened), "gap SOURCE UNIXNANO MS" when
+// an exchange came more than bgpStall late, and every second "alive
+// UNIXNANO OPEN EXCHANGES".
+func bgpConnsRole() int {
+	every, err := time.ParseDuration(os.Getenv("LVSDR_E2E_EVERY"))
+	if err != nil {
+		fmt.Println("fail - 0 LVSDR_E2E_EVERY:", err)
+		return 1
+	}
+	target := os.Getenv("LVSDR_E2E_TARGET")
+	var mu sync.Mutex
+	say := func(format string, args ...any) {
+		mu.Lock()
+		fmt.Printf(format+"\n", args...)
+		mu.Unlock()
+	}
+	var open atomic.Int32
+	var exchanges atomic.Int64
+	for _, src := range strings.Split(os.Getenv("LVSDR_E2E_SOURCES"), ",") {
+		conn, node, err := dialFrom(src, target)
+		if err != nil {
+			say("fail %s %d dial: %v", src, time.Now().UnixNano(), err)
+			continue
+		}
+		say("node %s %d %s", src, conn.LocalAddr().(*net.TCPAddr).Port, node)
+		open.Add(1)
+		go func() {
+			defer open.Add(-1)
+			r := bufio.NewReader(conn)
+			last := time.Now()
+			for i := 1; ; i++ {
+				time.Sleep(every)
+				conn.SetDeadline(time.Now().Add(bgpExchangeDeadline))
+				if _, err := fmt.Fprintf(conn, "ping %d\n", i); err != nil {
+					say("fail %s %d write: %v", src, time.Now().UnixNano(), err)
+					return
+				}
+				line, err := r.ReadString('\n')
+				if err != nil || strings.TrimSpace(line) != fmt.Sprintf("ping %d", i) {
+					say("fail %s %d read: %v %q", src, time.Now().UnixNano(), err, line)
+					return
+				}
+				now := time.Now()
+				if stall := now.Sub(last) - every; stall > bgpStall {
+					say("gap %s %d %d", src, now.UnixNano(), stall.Milliseconds())
+				}
+				last = now
+				exchanges.Add(1)
+			}
+		}()
+	}
+	for range time.Tick(time.Second) {
+		say("alive %d %d %d", time.Now().UnixNano(), open.Load(), exchanges.Load())
+	}
+	return 0
+}
