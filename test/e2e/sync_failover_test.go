@@ -30,7 +30,7 @@ func (f *syncFigures) add(format string, args ...any) {
 }
 
 func (f *syncFigures) print() {
-	fmt.Printf("\nE2E SYNC figures, %s:\n", f.title)
+	fmt.Printf("\nE2E SYNC figures, %s (VRRPv3 advert %s):\n", f.title, syncAdvert())
 	for _, r := range f.rows {
 		fmt.Printf("E2E SYNC   %s\n", r)
 	}
@@ -96,7 +96,7 @@ func TestSyncFailoverLongLived(t *testing.T) {
 	s.nodes()
 	sources := s.clientSources(100, 20)
 	s.startPair(true)
-	f := &syncFigures{title: "lvsdr pair, VRRPv3 100 ms, connection_sync, 20 connections exchanging every 200 ms"}
+	f := &syncFigures{title: "lvsdr pair, connection_sync, 20 connections exchanging every 200 ms"}
 	defer f.print()
 	s.startConns("conns", sources, 200*time.Millisecond)
 	backupHolds := func(host string) string {
@@ -286,16 +286,16 @@ func TestSyncFailoverRabbitMQ(t *testing.T) {
 	s.listen("rs1", 15672)
 	rabbitStarted := s.startRabbit("rs1")
 	s.startPair(false)
-	f := &syncFigures{title: "lvsdr pair, VRRPv3 100 ms, connection_sync, RabbitMQ 3.10.8 (Debian) on rs1"}
+	f := &syncFigures{title: "lvsdr pair, connection_sync, RabbitMQ 3.10.8 (Debian) on rs1"}
 	defer f.print()
 
 	rule := fmt.Sprintf("-a -t %s:5672 -r %s.11:5672 -g -w 1", vip, subnet)
-	for deadline := rabbitStarted.Add(rabbitBound); ; time.Sleep(2 * time.Second) {
+	for deadline := rabbitStarted.Add(rabbitBound()); ; time.Sleep(2 * time.Second) {
 		if inRules(s.rules("d1"), rule) && inRules(s.rules("d2"), rule) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("RabbitMQ's port 5672 not in either director's table %s after rabbitmq-server started (tcp check, rise 2)\n%s", rabbitBound, s.rabbitDiagnosis("rs1"))
+			t.Fatalf("RabbitMQ's port 5672 not in either director's table %s after rabbitmq-server started (tcp check, rise 2)\n%s", rabbitBound(), s.rabbitDiagnosis("rs1"))
 		}
 	}
 	portAfter := time.Since(rabbitStarted)

@@ -26,11 +26,27 @@ type syncLab struct {
 // as the emulated VM shares two cores with other VMs.
 const syncSlow = 120 * time.Second
 
-// syncHA is director.ha for the pair: VRRPv3 at 100 ms, VRID 51, connection
-// sync on (sync id 51, the VRID).
+// syncAdvert is the pair's VRRP advert interval: 100 ms, or
+// LVSDR_E2E_SYNC_ADVERT (on a machine so loaded that a director misses
+// three adverts in a row, 1s).
+func syncAdvert() string {
+	if v := os.Getenv("LVSDR_E2E_SYNC_ADVERT"); v != "" {
+		return v
+	}
+	return "100ms"
+}
+
+// syncHA is director.ha for the pair: VRRPv3 at syncAdvert, VRID 51,
+// connection sync on (sync id 51, the VRID).
 func syncHA(prio1, prio2 int) string {
-	return fmt.Sprintf(", ha: {vrid: 51, version: 3, advert_interval: 100ms, connection_sync: true, directors: [{name: d1, address: %s, priority: %d}, {name: d2, address: %s, priority: %d}]}",
-		d1IP, prio1, d2IP, prio2)
+	return fmt.Sprintf(", ha: {vrid: 51, version: 3, advert_interval: %s, connection_sync: true, directors: [{name: d1, address: %s, priority: %d}, {name: d2, address: %s, priority: %d}]}",
+		syncAdvert(), d1IP, prio1, d2IP, prio2)
+}
+
+// roleCount counts a director's VRRP role changes, to tell a failover the
+// test made from one the machine's load made.
+func (s *syncLab) roleCount(host string) int {
+	return strings.Count(s.log("director-"+host), "VRRP role changed")
 }
 
 // newSyncPair builds the namespaces of the pair, the nodes and the client;

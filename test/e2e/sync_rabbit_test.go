@@ -17,9 +17,14 @@ import (
 )
 
 // rabbitBound bounds the wait for RabbitMQ in the emulated VM, where it
-// was measured to open its port after about 2 minutes on an
-// otherwise idle machine.
-const rabbitBound = 480 * time.Second
+// was measured to open its port after about 2 minutes on an otherwise
+// idle machine; LVSDR_E2E_RABBIT_WAIT overrides it.
+func rabbitBound() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("LVSDR_E2E_RABBIT_WAIT")); err == nil {
+		return d
+	}
+	return 480 * time.Second
+}
 
 // startRabbit starts Debian's rabbitmq-server in a host's namespace as the
 // rabbitmq user, everything it writes in a tmpfs directory of its own (the
@@ -85,6 +90,8 @@ func (s *syncLab) rabbitDiagnosis(host string) string {
 		data, _ := os.ReadFile(l)
 		fmt.Fprintf(&b, "--- %s:\n%s\n", l, tail(string(data), 30))
 	}
+	files, _ := exec.Command("find", s.rabbitDir, "-ls").CombinedOutput()
+	fmt.Fprintf(&b, "--- %s:\n%s", s.rabbitDir, files)
 	out, _ := exec.Command("sh", "-c", "for p in $(ip netns pids "+s.ns[host]+"); do ps -o pid=,etime=,time=,args= -p $p; done").CombinedOutput()
 	fmt.Fprintf(&b, "--- processes in %s:\n%s", host, out)
 	return b.String()
