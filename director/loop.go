@@ -129,6 +129,8 @@ func (d *Director) Run(ctx context.Context) error {
 	l.r.Assume(kernel)
 
 	l.checks = healthcheck.NewManager(d.Clock, l.onTransition)
+	// A checker that cannot keep up stretches its intervals and says so.
+	l.checks.SetLogger(d.Log)
 	defer l.checks.Stop()
 	l.obs.watch(l.checks)
 	l.checks.Update(l.targets(topo, kernel))

@@ -76,6 +76,7 @@ func newObserver(kernel ipvsctl.Kernel, log *slog.Logger) *observer {
 func (o *observer) watch(checks *healthcheck.Manager) {
 	checks.OnProbe(o.checks.Probe)
 	metrics.RegisterCheckStates(o.registry, checks.Snapshot)
+	metrics.RegisterCheckLag(o.registry, checks.Lag)
 }
 
 // transition counts one check state change.

@@ -26,6 +26,10 @@ type Report struct {
 	VIPHeld bool `json:"vip_held"`
 	// BGP is the announcement of the VIP; nil without director.bgp.
 	BGP *BGPReport `json:"bgp,omitempty"`
+	// CheckLag is how late the checker started its probes lately: above a
+	// fraction of the intervals, it cannot keep up and intervals stretch
+	// (no server goes down for it).
+	CheckLag time.Duration `json:"check_lag_ns,omitempty"`
 	// HA is the VRRP role; nil without director.ha.
 	HA       *HAReport       `json:"ha,omitempty"`
 	Services []ServiceReport `json:"services"`
@@ -310,6 +314,7 @@ func (d *Director) report(checks *healthcheck.Manager) (Report, error) {
 	}
 	r := buildReport(v.topo, table, checkStatuses(checks), v.drained, v.leaving, d.Clock.Now())
 	r.VIPHeld = v.vip.Held()
+	r.CheckLag = checks.Lag()
 	if st, ok := d.HAStatus(); ok {
 		r.HA = haReport(st)
 	}

@@ -25,6 +25,9 @@ func WriteStatus(w io.Writer, r Report) error {
 		}
 		fmt.Fprintf(tw, "VIP %s: %s\n", r.VIP, held)
 	}
+	if r.CheckLag >= 100*time.Millisecond {
+		fmt.Fprintf(tw, "checks: probes start %s late (the checker cannot keep up: intervals stretch)\n", r.CheckLag.Round(10*time.Millisecond))
+	}
 	if b := r.BGP; b != nil {
 		state := "withdrawn"
 		if b.Announced {
