@@ -137,6 +137,36 @@ realserver: {interface: eth0}
 	if err := os.WriteFile(b.config, []byte(doc), 0o644); err != nil {
 		b.t.Fatal(err)
 	}
+	// LVSDR_E2E_BGP_BREAK=order breaks the test on purpose, to see it
+	// fail: d2's file lists the nodes in another order, so its mh table
+	// differs from d1's.
+	if os.Getenv("LVSDR_E2E_BGP_BREAK") == "order" {
+		rs1 := fmt.Sprintf("  - {name: rs1, address: %s, weight: 1}\n", bgpNodeIP["rs1"])
+		broken := strings.Replace(doc, rs1, "", 1)
+		broken = strings.Replace(broken, "realserver:", rs1+"realserver:", 1)
+		if err := os.WriteFile(filepath.Join(b.dir, "topology-d2.yaml"), []byte(broken), 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+}
+
+// runDirectorOn starts `director run` on a director host (with d2's own
+// file when the test is broken on purpose).
+func (b *bgpLab) runDirectorOn(host string) *proc {
+	args := b.args(host, "run")
+	if alt := filepath.Join(b.dir, "topology-"+host+".yaml"); fileExists(alt) {
+		for i, a := range args {
+			if a == b.config {
+				args[i] = alt
+			}
+		}
+	}
+	return b.start("director-"+host, host, nil, args...)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // startBird starts Debian's bird2 in the router's namespace: a passive
