@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -296,12 +297,19 @@ func (b *bgpLab) nodes() {
 	}
 }
 
-// ipvsRules returns a director host's `ipvsadm -Sn`, as the kernel lists
-// it (destinations in the order they were added, the order mh fills its
-// table in).
+// ipvsRules returns a director host's IPVS table with the destinations in
+// the kernel's order (the order they were added, which mh fills its
+// lookup table in; `ipvsadm -Sn` sorts them, so it cannot show it).
 func (b *bgpLab) ipvsRules(host string) string {
 	b.t.Helper()
-	return strings.TrimSpace(b.exec(host, "ipvsadm", "-Sn"))
+	self, _ := os.Executable()
+	cmd := exec.Command("ip", "netns", "exec", b.ns[host], self)
+	cmd.Env = append(os.Environ(), "LVSDR_E2E_ROLE=bgpdests")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		b.t.Fatalf("the IPVS table of %s: %v\n%s", host, err, out)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // conns reads the Conns counter of the VIP's amqp service on a director

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/ipvs"
 	"github.com/vishvananda/netlink"
 )
 
@@ -30,7 +31,38 @@ func init() {
 		os.Exit(bgpProbeRole())
 	case "bgpconns":
 		os.Exit(bgpConnsRole())
+	case "bgpdests":
+		os.Exit(bgpDestsRole())
 	}
+}
+
+// bgpDestsRole prints every service of its namespace's IPVS table and its
+// destinations in the kernel's order (the netlink dump walks the
+// service's list, the order mh fills its table in; ipvsadm sorts them).
+func bgpDestsRole() int {
+	h, err := ipvs.New("")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dests:", err)
+		return 1
+	}
+	defer h.Close()
+	services, err := h.GetServices()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dests:", err)
+		return 1
+	}
+	for _, s := range services {
+		dests, err := h.GetDestinations(s)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dests:", err)
+			return 1
+		}
+		fmt.Printf("service %s:%d %s flags %#x\n", s.Address, s.Port, s.SchedName, s.Flags)
+		for _, d := range dests {
+			fmt.Printf("  dest %s:%d weight %d\n", d.Address, d.Port, d.Weight)
+		}
+	}
+	return 0
 }
 
 // bgpRoutesRole watches the route to LVSDR_E2E_VIP in its namespace's main
@@ -84,7 +116,8 @@ const bgpProbeTimeout = 3 * time.Second
 // hashes flows by source address, so the probes go through every
 // director), each on its own goroutine, and prints "probe START END OK
 // SOURCE WHY" (Unix nanoseconds, OK 1 or 0, WHY the error: "-", timeout,
-// refused, reset or other) for each.
+// refused, reset, another errno's text with _ for spaces, or other) for
+// each.
 func bgpProbeRole() int {
 	target := os.Getenv("LVSDR_E2E_TARGET")
 	sources := strings.Split(os.Getenv("LVSDR_E2E_SOURCES"), ",")
@@ -115,6 +148,10 @@ func bgpProbeRole() int {
 				why = "reset"
 			default:
 				why = "other"
+				var errno syscall.Errno
+				if errors.As(err, &errno) {
+					why = strings.ReplaceAll(errno.Error(), " ", "_")
+				}
 			}
 			mu.Lock()
 			fmt.Printf("probe %d %d %d %s %s\n", start.UnixNano(), end.UnixNano(), ok, src, why)

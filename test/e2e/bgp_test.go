@@ -61,7 +61,7 @@ func TestBGPScaleOutWithBird(t *testing.T) {
 	var rules1, rules2 string
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
 		rules1, rules2 = b.ipvsRules("d1"), b.ipvsRules("d2")
-		if strings.Count(rules1, "-a -t") == 3 && strings.Count(rules2, "-a -t") == 3 {
+		if strings.Count(rules1, " dest ") == 3 && strings.Count(rules2, " dest ") == 3 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -71,7 +71,7 @@ func TestBGPScaleOutWithBird(t *testing.T) {
 	if rules1 != rules2 {
 		t.Errorf("the directors' tables differ (mh picks differently on each):\nd1:\n%s\nd2:\n%s", rules1, rules2)
 	} else {
-		t.Logf("ipvsadm -Sn, the same on d1 and d2:\n%s", rules1)
+		t.Logf("the IPVS table in the kernel's order, the same on d1 and d2:\n%s", rules1)
 	}
 	for _, d := range []string{"d1", "d2"} {
 		sysctls := strings.Join(strings.Fields(b.exec(d, "sh", "-c",
