@@ -148,22 +148,50 @@ func (l *loop) roleTransitions() <-chan vrrp.Transition {
 // segment (gratuitous ARP at once and again later), the others give it up.
 // A master that heard a lower master (a partition healed) announces again,
 // or the segment's caches may stay with the other one (keepalived #166).
+//
+// Changes that queued while the loop was busy (a long reconcile) are
+// reported in order but not replayed on the VIP one by one: the VIP goes
+// where the router is now, once.
 func (l *loop) onRole(t vrrp.Transition) {
-	reannounce := t.From == vrrp.StateMaster && t.To == vrrp.StateMaster
-	if !reannounce {
+	changed, reannounce := false, false
+	for {
+		if t.From == vrrp.StateMaster && t.To == vrrp.StateMaster {
+			reannounce = true
+		} else {
+			changed = true
+			l.Log.Info("VRRP role changed", "from", t.From, "to", t.To, "reason", t.Reason, "master", t.MasterAddr)
+			l.hook.Load().Send(notify.Event{Kind: notify.KindRole, State: t.To.String(), Previous: t.From.String(), Error: t.Reason, At: t.At})
+		}
 		l.role.state = t.To
-		l.Log.Info("VRRP role changed", "from", t.From, "to", t.To, "reason", t.Reason, "master", t.MasterAddr)
-		l.hook.Load().Send(notify.Event{Kind: notify.KindRole, State: t.To.String(), Previous: t.From.String(), Error: t.Reason, At: t.At})
+		next, more := l.pendingRole()
+		if !more {
+			break
+		}
+		t = next
 	}
+	wasMaster := l.vip.State().Held()
 	if err := l.convergeVIP(); err != nil {
-		l.Log.Error("VIP not where the role wants it; the next resync retries", "role", t.To, "error", err)
+		l.Log.Error("VIP not where the role wants it; the next resync retries", "role", l.role.state, "error", err)
 	}
-	if t.To == vrrp.StateMaster {
-		l.announceBurst(reannounce)
-	} else {
+	switch {
+	case l.role.state != vrrp.StateMaster:
 		l.garpAgain = nil
+	case changed && !wasMaster:
+		l.announceBurst(false)
+	case changed || reannounce:
+		l.announceBurst(true)
 	}
 	l.publish()
+}
+
+// pendingRole returns a role change already queued, without waiting.
+func (l *loop) pendingRole() (vrrp.Transition, bool) {
+	select {
+	case t, ok := <-l.role.router.Transitions():
+		return t, ok
+	default:
+		return vrrp.Transition{}, false
+	}
 }
 
 // announceBurst sends the gratuitous ARPs of a new master: the first has
