@@ -306,8 +306,8 @@ func (b *bgpLab) nodes() {
 }
 
 // ipvsRules returns a director host's IPVS table with the destinations in
-// the kernel's order (the order they were added, which mh fills its
-// lookup table in; `ipvsadm -Sn` sorts them, so it cannot show it).
+// the kernel's list order (the newest first: the order mh walks when it
+// fills its lookup table; `ipvsadm -Sn` sorts them, so it cannot show it).
 func (b *bgpLab) ipvsRules(host string) string {
 	b.t.Helper()
 	self, _ := os.Executable()

@@ -37,8 +37,9 @@ func init() {
 }
 
 // bgpDestsRole prints every service of its namespace's IPVS table and its
-// destinations in the kernel's order (the netlink dump walks the
-// service's list, the order mh fills its table in; ipvsadm sorts them).
+// destinations in the kernel's list order (the netlink dump walks the
+// service's list, newest first, as mh does when it fills its table;
+// ipvsadm sorts them).
 func bgpDestsRole() int {
 	h, err := ipvs.New("")
 	if err != nil {
