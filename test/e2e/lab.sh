@@ -5,4 +5,4 @@ cd "$(dirname "$0")/../.."
 test/e2e/build.sh
 out=$PWD/.cache/e2e
 echo "booting a VM with Debian's kernel (IPVS); about 20 s under emulation"
-LVSDR_LAB=1 LVSDR_E2E_BIN=$out test/vm/run --timeout 600 -- "$out/e2e.test" -test.run '^TestLab$' -test.v -test.timeout 4m
+LVSDR_LAB=1 LVSDR_E2E_BIN=$out test/vm/run --timeout 1200 -- "$out/e2e.test" -test.run '^TestLab(HA)?$' -test.v -test.timeout 15m
