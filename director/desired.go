@@ -116,7 +116,9 @@ func quorumLost(s topology.Service, healthy Health, maintenance map[string]bool)
 // service, so its established connections live on while it gets no new
 // ones. A service below its quorum with a sorry server sends new clients
 // there alone: its remaining real servers stay at weight 0 (keepalived
-// deletes them, which would cut their clients).
+// deletes them, which would cut their clients). With director.bgp a failed
+// or not yet checked server is always kept at weight 0: the directors'
+// destination lists must stay in the file's order.
 func desiredTable(t *topology.Topology, healthy Health, maintenance map[string]bool) ipvsctl.Table {
 	table := make(ipvsctl.Table, 0, len(t.Services))
 	for _, s := range t.Services {
@@ -135,7 +137,11 @@ func desiredTable(t *topology.Topology, healthy Health, maintenance map[string]b
 				weight = 0
 			}
 			if !healthy(s.Name, rs.Name) {
-				if s.OnFailure != topology.Drain {
+				// With BGP every director must keep the same destinations
+				// in the same order (mh fills its table in that order), so
+				// a failed server stays at weight 0 rather than leaving
+				// and coming back last.
+				if s.OnFailure != topology.Drain && t.Director.BGP == nil {
 					continue
 				}
 				weight = 0

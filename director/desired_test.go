@@ -305,3 +305,23 @@ func TestDestinationsAreAddedInTheFilesOrder(t *testing.T) {
 		t.Errorf("ops:\n got %q\nwant %q", got, want)
 	}
 }
+
+// With BGP a failed server stays in at weight 0, so that a director whose
+// checks failed for a while (its link went down) keeps its destinations in
+// the file's order, as every other director does.
+func TestBGPKeepsFailedServersInTheirPlace(t *testing.T) {
+	topo := reference()
+	topo.Services = topo.Services[:1]
+	topo.Services[0].Scheduler = "mh"
+	topo.Director.BGP = &topology.BGP{ASN: 65001}
+	got := opStrings(ipvsctl.Diff(desiredTable(topo, down("rmq_node1", "rmq_node2", "rmq_node3"), nil), nil, nil))
+	want := []string{
+		"-A -t 10.0.0.100:5672 -s mh -p 50",
+		"-a -t 10.0.0.100:5672 -r 10.0.0.2:5672 -g -w 0",
+		"-a -t 10.0.0.100:5672 -r 10.0.0.3:5672 -g -w 0",
+		"-a -t 10.0.0.100:5672 -r 10.0.0.4:5672 -g -w 0",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("ops:\n got %q\nwant %q", got, want)
+	}
+}
