@@ -1,42 +1,10 @@
 package director
 
 import (
-	"context"
 	"errors"
-	"log/slog"
 	"testing"
 	"time"
-
-	"github.com/lvsdr/lvsdr/healthcheck"
-	"github.com/lvsdr/lvsdr/topology"
 )
-
-// startWith is the harness's start with the Config changed by configure.
-func (h *harness) startWith(configure func(*Config)) {
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	cfg := Config{
-		Kernel: h.kernel,
-		VIP:    h.vip,
-		Sysctl: h.sysctl,
-		Clock:  h.clock,
-		Log:    slog.New(slog.NewTextHandler(h.logs, nil)),
-		State:  h.state,
-		Load: func() (*topology.Topology, error) {
-			if err := h.loadErr.Load(); err != nil {
-				return nil, *err
-			}
-			return h.topo.Load(), nil
-		},
-		NewProber: func(target ProbeTarget, _ topology.Check) healthcheck.Prober {
-			return &fakeProber{net: h.net, target: target}
-		},
-	}
-	configure(&cfg)
-	h.d = New(cfg)
-	go func() { h.done <- h.d.Run(ctx) }()
-	h.t.Cleanup(h.stop)
-}
 
 // The service manager hears READY=1 only once the kernel has the table,
 // RELOADING=1 and READY=1 around every reload, accepted or refused, and
@@ -45,7 +13,7 @@ func TestRunTellsTheServiceManagerItsState(t *testing.T) {
 	h := newHarness(t, reference())
 	states := make(chan string, 64)
 	servicesAtReady := -1
-	h.startWith(func(c *Config) {
+	h.configure = func(c *Config) {
 		c.Watchdog = 10 * time.Second
 		c.Notify = func(state string) {
 			if state == "READY=1" && servicesAtReady < 0 {
@@ -54,7 +22,8 @@ func TestRunTellsTheServiceManagerItsState(t *testing.T) {
 			}
 			states <- state
 		}
-	})
+	}
+	h.start()
 	next := func() string {
 		t.Helper()
 		select {
