@@ -60,6 +60,8 @@ type loop struct {
 	sysctlsFound map[string]string
 	// bgp announces the VIP with director.bgp, nil without (bgp.go).
 	bgp *announcer
+	// lastReload is published in the view (onReload).
+	lastReload *reloadRecord
 }
 
 // view is what the loop publishes for readers on other goroutines: it is
@@ -71,6 +73,18 @@ type view struct {
 	vip     vip.State
 	// role is the VRRP role, empty without director.ha.
 	role string
+	// lastReload is the outcome of the last reload, nil before the first.
+	lastReload *reloadRecord
+}
+
+// reloadRecord is how a reload went, for `director status` and the
+// metrics: when it began, whether the new file is in force with the
+// kernel agreeing (OK), why not (Error) and how long it took.
+type reloadRecord struct {
+	Time     time.Time
+	OK       bool
+	Error    string
+	Duration time.Duration
 }
 
 // Run starts the director and runs it until ctx is done.
@@ -261,7 +275,14 @@ func (l *loop) onResync() {
 
 // onReload applies the topology file again: the new one is in force after
 // it, or the old one if the new file is refused, and the error says why.
-func (l *loop) onReload() error {
+// Its outcome is recorded and published either way.
+func (l *loop) onReload() (err error) {
+	// The wall clock times it, as reconcile does; l.Clock dates it.
+	at, began := l.Clock.Now(), time.Now()
+	defer func() {
+		l.lastReload = &reloadRecord{Time: at, OK: err == nil, Error: errString(err), Duration: time.Since(began)}
+		l.publish()
+	}()
 	next, err := l.Load()
 	var source netip.Addr
 	if err == nil {
@@ -408,6 +429,7 @@ func (l *loop) publish() {
 	if l.role != nil {
 		v.role = l.role.state.String()
 	}
+	v.lastReload = l.lastReload
 	l.view.Store(v)
 	l.obs.vipHeld(l.vip.State().Held(), l.wantVIP())
 }

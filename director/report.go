@@ -31,8 +31,20 @@ type Report struct {
 	// (no server goes down for it).
 	CheckLag time.Duration `json:"check_lag_ns,omitempty"`
 	// HA is the VRRP role; nil without director.ha.
-	HA       *HAReport       `json:"ha,omitempty"`
-	Services []ServiceReport `json:"services"`
+	HA *HAReport `json:"ha,omitempty"`
+	// LastReload is the running director's last reload; nil before the
+	// first one.
+	LastReload *ReloadReport   `json:"last_reload,omitempty"`
+	Services   []ServiceReport `json:"services"`
+}
+
+// ReloadReport is how the last reload went: a refused file leaves the
+// previous topology in force, and Error says why.
+type ReloadReport struct {
+	Time     time.Time     `json:"time"`
+	OK       bool          `json:"ok"`
+	Error    string        `json:"error,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
 }
 
 // HAReport is the director's VRRP role as `director status` and `director
@@ -315,6 +327,9 @@ func (d *Director) report(checks *healthcheck.Manager) (Report, error) {
 	r := buildReport(v.topo, table, checkStatuses(checks), v.drained, v.leaving, d.Clock.Now())
 	r.VIPHeld = v.vip.Held()
 	r.CheckLag = checks.Lag()
+	if lr := v.lastReload; lr != nil {
+		r.LastReload = &ReloadReport{Time: lr.Time, OK: lr.OK, Error: lr.Error, Duration: lr.Duration}
+	}
 	if st, ok := d.HAStatus(); ok {
 		r.HA = haReport(st)
 	}
