@@ -1,8 +1,14 @@
 package director
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"net/netip"
+	"os"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/lvsdr/lvsdr/bgp"
@@ -34,8 +40,24 @@ type Report struct {
 	HA *HAReport `json:"ha,omitempty"`
 	// LastReload is the running director's last reload; nil before the
 	// first one.
-	LastReload *ReloadReport   `json:"last_reload,omitempty"`
-	Services   []ServiceReport `json:"services"`
+	LastReload *ReloadReport `json:"last_reload,omitempty"`
+	// File compares the topology file on disk with the topology the
+	// running director has in force; nil when none runs.
+	File     *FileReport     `json:"file,omitempty"`
+	Services []ServiceReport `json:"services"`
+}
+
+// FileReport says whether the file on disk is what the running director
+// has in force: an edit not yet reloaded, or one its last reload refused,
+// is the first thing to know in an incident.
+type FileReport struct {
+	Path string `json:"path"`
+	// InForce is true when the file parses into the topology in force.
+	InForce bool `json:"in_force"`
+	// Valid is false when the file could not be read or is refused, Error
+	// saying why: a reload would then keep the topology in force.
+	Valid bool   `json:"valid"`
+	Error string `json:"error,omitempty"`
 }
 
 // ReloadReport is how the last reload went: a refused file leaves the
@@ -127,9 +149,45 @@ type ServiceReport struct {
 	// kernel to what the file, the checks and maintenance want: what a
 	// resync of the running director, or `director apply` when none runs,
 	// would do.
-	Drift       []string        `json:"drift,omitempty"`
+	Drift []string `json:"drift,omitempty"`
+	// Quorum is how many real servers must serve (healthy and not in
+	// maintenance); Serving is how many do, unknown (nil) when no director
+	// runs.
+	Quorum     int  `json:"quorum"`
+	Serving    *int `json:"serving,omitempty"`
+	QuorumLost bool `json:"quorum_lost"`
+	// Sorry is the sorry server; nil when the service has none.
+	Sorry       *SorryReport    `json:"sorry_server,omitempty"`
 	RealServers []ServerReport  `json:"real_servers"`
 	Foreign     []ForeignServer `json:"not_in_file,omitempty"`
+}
+
+// SorryReport is a service's sorry server: the director puts it in when
+// the service is below its quorum; InKernel and Weight are the kernel's.
+type SorryReport struct {
+	Address  string `json:"address"`
+	Wanted   bool   `json:"wanted"`
+	InKernel bool   `json:"in_kernel"`
+	Weight   uint16 `json:"weight"`
+}
+
+// Why a real server takes no new clients, as OutReason.Reason says it.
+const (
+	OutMaintenance = "maintenance"
+	OutCheckDown   = "check_down"
+	OutNotChecked  = "not_yet_checked"
+	OutBelowQuorum = "below_quorum"
+	OutFileWeight  = "file_weight_0"
+	OutLeaving     = "leaving"
+	OutNoDirector  = "no_director"
+	OutDrift       = "drift"
+)
+
+// OutReason is one reason why a real server is at weight 0 or out of the
+// kernel; Detail is the check's last error for check_down.
+type OutReason struct {
+	Reason string `json:"reason"`
+	Detail string `json:"detail,omitempty"`
 }
 
 // ServerReport is one real server of a service.
@@ -149,6 +207,9 @@ type ServerReport struct {
 	Since     time.Time     `json:"since,omitzero"`
 	LastError string        `json:"last_error,omitempty"`
 	Checks    []CheckStatus `json:"checks,omitempty"`
+	// Out says why the server takes no new clients (weight 0 or not in
+	// the kernel); empty when it takes them.
+	Out []OutReason `json:"out,omitempty"`
 }
 
 // ForeignServer is a destination the kernel has in a declared service but
@@ -216,12 +277,27 @@ func buildReport(topo *topology.Topology, kernel ipvsctl.Table, checks []CheckSt
 		for _, d := range vs.Destinations {
 			inService[d.Endpoint()] = d
 		}
+		running := checks != nil
+		sr.Quorum = s.Quorum
+		sorryIn := false
+		if running {
+			n := serving(s, health, maintenance)
+			sr.Serving, sr.QuorumLost = &n, n < s.Quorum
+			sorryIn = sr.QuorumLost && s.SorryServer != nil
+		}
 		for _, rs := range members {
 			listed[rs.Address] = true
-			sr.RealServers = append(sr.RealServers, serverReport(s, rs, inService, byKey, maintenance[rs.Name], checks != nil))
+			srv := serverReport(s, rs, inService, byKey, maintenance[rs.Name], running)
+			srv.Out = outReasons(srv, rs, health(s.Name, rs.Name), sorryIn, running)
+			sr.RealServers = append(sr.RealServers, srv)
 		}
-		if s.SorryServer != nil {
-			listed[s.SorryServer.Address] = true
+		if ss := s.SorryServer; ss != nil {
+			listed[ss.Address] = true
+			ep := netip.AddrPortFrom(ss.Address, ss.Port)
+			sr.Sorry = &SorryReport{Address: ep.String(), Wanted: sorryIn}
+			if d, ok := inService[ep]; ok {
+				sr.Sorry.InKernel, sr.Sorry.Weight = true, d.Weight
+			}
 		}
 		for _, d := range vs.Destinations {
 			if !listed[d.Address] {
@@ -231,6 +307,38 @@ func buildReport(topo *topology.Topology, kernel ipvsctl.Table, checks []CheckSt
 		r.Services = append(r.Services, sr)
 	}
 	return r
+}
+
+// outReasons says why a real server takes no new clients, every reason
+// that holds, or nil when it takes them. healthy is the director's
+// verdict, sorryIn whether its service's sorry server stands in.
+func outReasons(r ServerReport, rs topology.RealServer, healthy, sorryIn, running bool) []OutReason {
+	var out []OutReason
+	if r.Maintenance {
+		out = append(out, OutReason{Reason: OutMaintenance})
+	}
+	if running && !healthy {
+		if strings.HasPrefix(r.Health, "down") {
+			out = append(out, OutReason{Reason: OutCheckDown, Detail: r.LastError})
+		} else {
+			out = append(out, OutReason{Reason: OutNotChecked})
+		}
+	}
+	if sorryIn && healthy && !r.Maintenance {
+		out = append(out, OutReason{Reason: OutBelowQuorum})
+	}
+	if rs.Weight == 0 {
+		out = append(out, OutReason{Reason: OutFileWeight})
+	}
+	if len(out) == 0 && (!r.InKernel || r.Weight == 0) {
+		// The kernel disagrees with every reason the director has.
+		if running {
+			out = append(out, OutReason{Reason: OutDrift})
+		} else {
+			out = append(out, OutReason{Reason: OutNoDirector})
+		}
+	}
+	return out
 }
 
 // reportedHealth is the director's view of health rebuilt from its check
@@ -330,6 +438,7 @@ func (d *Director) report(checks *healthcheck.Manager) (Report, error) {
 	if lr := v.lastReload; lr != nil {
 		r.LastReload = &ReloadReport{Time: lr.Time, OK: lr.OK, Error: lr.Error, Duration: lr.Duration}
 	}
+	r.File = compareFile(v.topo)
 	if st, ok := d.HAStatus(); ok {
 		r.HA = haReport(st)
 	}
@@ -337,4 +446,58 @@ func (d *Director) report(checks *healthcheck.Manager) (Report, error) {
 		r.BGP = bgpReport(st)
 	}
 	return r, nil
+}
+
+// compareFile reads the file the topology in force came from and says
+// whether it still parses into that topology. The verdict is kept for as
+// long as neither the file's bytes nor the topology in force change, so
+// that `director status --watch` does not parse a large file every time.
+func compareFile(inForce *topology.Topology) *FileReport {
+	r := &FileReport{Path: inForce.File}
+	data, err := os.ReadFile(inForce.File)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	sum := sha256.Sum256(data)
+	fileVerdicts.Lock()
+	defer fileVerdicts.Unlock()
+	if fileVerdicts.topo == inForce && fileVerdicts.sum == sum {
+		v := fileVerdicts.verdict
+		return &v
+	}
+	onDisk, err := topology.Parse(inForce.File, data)
+	if err == nil {
+		err = onDisk.CheckDirectorHost()
+	}
+	if err != nil {
+		r.Error = err.Error()
+	} else {
+		r.Valid = true
+		r.InForce = bytes.Equal(fingerprint(onDisk), fingerprint(inForce))
+	}
+	fileVerdicts.topo, fileVerdicts.sum, fileVerdicts.verdict = inForce, sum, *r
+	return r
+}
+
+// fileVerdicts caches compareFile's last verdict.
+var fileVerdicts struct {
+	sync.Mutex
+	topo    *topology.Topology
+	sum     [sha256.Size]byte
+	verdict FileReport
+}
+
+// fingerprint is a topology's settings as bytes that two topologies share
+// when they program the same director; the file's name is not a setting.
+func fingerprint(t *topology.Topology) []byte {
+	c := *t
+	c.File = ""
+	b, err := json.Marshal(&c)
+	if err != nil {
+		// Every field of a Topology encodes; a failure is an unknown
+		// difference, never a false "in force".
+		return []byte(err.Error())
+	}
+	return b
 }

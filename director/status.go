@@ -46,6 +46,7 @@ func WriteStatus(w io.Writer, r Report) error {
 			fmt.Fprintln(tw, peer)
 		}
 	}
+	writeFileAndReload(tw, r)
 	if h := r.HA; h != nil {
 		line := fmt.Sprintf("VRRP: %s, priority %d, since %s ago (%s)", h.Role, h.Priority, r.Time.Sub(h.Since).Truncate(time.Second), h.Reason)
 		if h.Master != "" {
@@ -73,7 +74,8 @@ func WriteStatus(w io.Writer, r Report) error {
 			}
 			fmt.Fprintln(tw, sched)
 		}
-		fmt.Fprintln(tw, "  REAL SERVER\tADDRESS\tFWD\tWEIGHT\tACTIVE\tINACTIVE\tCONNS\tCONN/S\tHEALTH\tSINCE\tCHECK TIME\tLAST ERROR")
+		fmt.Fprintln(tw, "  "+quorumLine(s))
+		fmt.Fprintln(tw, "  REAL SERVER\tADDRESS\tFWD\tWEIGHT\tACTIVE\tINACTIVE\tCONNS\tCONN/S\tHEALTH\tSINCE\tCHECK TIME\tWHY OUT\tLAST ERROR")
 		for _, rs := range s.RealServers {
 			fwd, weight, active, inactive, conns, cps := "-", "absent", "-", "-", "-", "-"
 			if rs.InKernel {
@@ -92,20 +94,110 @@ func WriteStatus(w io.Writer, r Report) error {
 			if !rs.Since.IsZero() {
 				since = r.Time.Sub(rs.Since).Truncate(time.Second).String() + " ago"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rs.Name, rs.Address, fwd, weight, active, inactive, conns, cps, rs.Health, since, checkTime(rs.Checks), rs.LastError)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rs.Name, rs.Address, fwd, weight, active, inactive, conns, cps, rs.Health, since, checkTime(rs.Checks), orDash(whyOut(rs.Out)), rs.LastError)
 		}
 		for _, f := range s.Foreign {
-			what := "(not in file)"
+			what, why := "(not in file)", "not in the file"
 			if f.Leaving {
-				what = "(leaving)"
+				what, why = "(leaving)", outPhrases[OutLeaving]
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t\t\t\t\t\t\t\t\n", what, f.Address, f.Forwarding, f.Weight)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t\t\t\t\t\t\t\t%s\t\n", what, f.Address, f.Forwarding, f.Weight, why)
 		}
 		if len(s.Drift) > 0 {
 			fmt.Fprintf(tw, "  drift: %s\n", strings.Join(s.Drift, "; "))
 		}
 	}
 	return tw.Flush()
+}
+
+// outPhrases says each OutReason for people, in the table.
+var outPhrases = map[string]string{
+	OutMaintenance: "maintenance (drained)",
+	OutCheckDown:   "check down",
+	OutNotChecked:  "not yet checked",
+	OutBelowQuorum: "below quorum (kept at 0)",
+	OutFileWeight:  "weight 0 in the file",
+	OutLeaving:     "leaving (removed by reload, draining)",
+	OutNoDirector:  "unknown (no director runs)",
+	OutDrift:       "drift (the next resync repairs it)",
+}
+
+// whyOut joins a real server's reasons for the table; the check's error
+// has a column of its own.
+func whyOut(reasons []OutReason) string {
+	phrases := make([]string, 0, len(reasons))
+	for _, r := range reasons {
+		phrases = append(phrases, outPhrases[r.Reason])
+	}
+	return strings.Join(phrases, ", ")
+}
+
+// quorumLine is a service's quorum and its sorry server in one line.
+func quorumLine(s ServiceReport) string {
+	var line string
+	switch {
+	case s.Serving == nil:
+		line = fmt.Sprintf("quorum: %d needed (health unknown: no director runs)", s.Quorum)
+	case s.QuorumLost:
+		line = fmt.Sprintf("quorum LOST: %d of %d serving, %d needed", *s.Serving, len(s.RealServers), s.Quorum)
+	default:
+		line = fmt.Sprintf("quorum: %d of %d serving, %d needed", *s.Serving, len(s.RealServers), s.Quorum)
+	}
+	sorry := s.Sorry
+	switch {
+	case sorry == nil && s.QuorumLost:
+		return line + "; no sorry server: the servers left take every client"
+	case sorry == nil:
+		return line
+	case sorry.InKernel && sorry.Weight > 0:
+		line += fmt.Sprintf("; sorry server %s IN (weight %d): new clients go there", sorry.Address, sorry.Weight)
+	default:
+		line += fmt.Sprintf("; sorry server %s out", sorry.Address)
+	}
+	if s.Serving != nil && sorry.Wanted != (sorry.InKernel && sorry.Weight > 0) {
+		line += " (drift: the next resync repairs it)"
+	}
+	return line
+}
+
+// writeFileAndReload prints whether the file on disk is in force and how
+// the last reload went: an edit not reloaded, or refused, explains many
+// incidents.
+func writeFileAndReload(w io.Writer, r Report) {
+	if f := r.File; f != nil {
+		switch {
+		case f.InForce:
+			fmt.Fprintf(w, "file %s: in force\n", f.Path)
+		case f.Valid:
+			fmt.Fprintf(w, "file %s differs from the topology in force: run director reload\n", f.Path)
+		default:
+			fmt.Fprintf(w, "file %s differs from the topology in force and is invalid (a reload would refuse it):\n", f.Path)
+			for _, line := range strings.Split(f.Error, "\n") {
+				fmt.Fprintf(w, "  %s\n", line)
+			}
+		}
+	}
+	if !r.DirectorRunning {
+		return
+	}
+	lr := r.LastReload
+	if lr == nil {
+		fmt.Fprintln(w, "last reload: none since the director started")
+		return
+	}
+	when := fmt.Sprintf("last reload: %s ago (%s)", r.Time.Sub(lr.Time).Truncate(time.Second), lr.Time.Format(time.RFC3339))
+	took := lr.Duration.Round(time.Millisecond)
+	if lr.Duration < time.Millisecond {
+		took = lr.Duration.Round(time.Microsecond)
+	}
+	if lr.OK {
+		fmt.Fprintf(w, "%s: ok in %s\n", when, took)
+		return
+	}
+	fmt.Fprintf(w, "%s: FAILED after %s:\n", when, took)
+	for _, line := range strings.Split(lr.Error, "\n") {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
 }
 
 // WriteHAStatus prints the VRRP part of a report, for `director ha status`.
