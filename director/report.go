@@ -489,11 +489,10 @@ var fileVerdicts struct {
 }
 
 // fingerprint is a topology's settings as bytes that two topologies share
-// when they program the same director; the file's name is not a setting.
+// when they program the same director: comments, spacing and key order in
+// the file make no difference.
 func fingerprint(t *topology.Topology) []byte {
-	c := *t
-	c.File = ""
-	b, err := json.Marshal(&c)
+	b, err := json.Marshal(t)
 	if err != nil {
 		// Every field of a Topology encodes; a failure is an unknown
 		// difference, never a false "in force".
