@@ -2,6 +2,7 @@ package director
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -265,4 +266,131 @@ func checkTime(checks []CheckStatus) string {
 		return "<0.1ms"
 	}
 	return slowest.Round(100 * time.Microsecond).String()
+}
+
+// ErrUnknownName means a status filter names no service or real server of
+// the topology.
+var ErrUnknownName = errors.New("not in the topology")
+
+// FilterReport keeps the services named in services and, in each, the real
+// servers named in nodes (a service without one of them goes); empty
+// lists keep everything. The drift kept is the service's own and that of
+// the real servers kept. A name the report does not have is refused, with
+// the near one it likely meant.
+func FilterReport(r Report, services, nodes []string) (Report, error) {
+	var serviceNames, nodeNames []string
+	for _, s := range r.Services {
+		serviceNames = append(serviceNames, s.Name)
+		for _, rs := range s.RealServers {
+			if !slices.Contains(nodeNames, rs.Name) {
+				nodeNames = append(nodeNames, rs.Name)
+			}
+		}
+	}
+	if err := knownNames("service", services, serviceNames); err != nil {
+		return Report{}, err
+	}
+	if err := knownNames("real server", nodes, nodeNames); err != nil {
+		return Report{}, err
+	}
+	out := r
+	out.Services = nil
+	for _, s := range r.Services {
+		if len(services) > 0 && !slices.Contains(services, s.Name) {
+			continue
+		}
+		if len(nodes) > 0 {
+			s = onlyNodes(s, nodes)
+			if len(s.RealServers) == 0 {
+				continue
+			}
+		}
+		out.Services = append(out.Services, s)
+	}
+	return out, nil
+}
+
+// onlyNodes is a service reduced to the named real servers, their drift
+// and the service's own.
+func onlyNodes(s ServiceReport, nodes []string) ServiceReport {
+	var kept []ServerReport
+	var addresses []string
+	for _, rs := range s.RealServers {
+		if slices.Contains(nodes, rs.Name) {
+			kept = append(kept, rs)
+			addresses = append(addresses, " -r "+rs.Address+" ")
+		}
+	}
+	var drift []string
+	for _, op := range s.Drift {
+		if !strings.Contains(op, " -r ") || slices.ContainsFunc(addresses, func(a string) bool { return strings.Contains(op+" ", a) }) {
+			drift = append(drift, op)
+		}
+	}
+	s.RealServers, s.Drift, s.Foreign = kept, drift, nil
+	return s
+}
+
+// knownNames refuses the first of names that is not in known.
+func knownNames(what string, names, known []string) error {
+	for _, n := range names {
+		if slices.Contains(known, n) {
+			continue
+		}
+		if near := nearest(n, known); near != "" {
+			return fmt.Errorf("%s %q: %w: did you mean %q?", what, n, ErrUnknownName, near)
+		}
+		return fmt.Errorf("%s %q: %w (%ss: %s)", what, n, ErrUnknownName, what, strings.Join(known, ", "))
+	}
+	return nil
+}
+
+// nearest is the one name of known that word likely meant: the same in
+// another case, or the only one a typo away (two for long words); "" when
+// none is, or two are as near.
+func nearest(word string, known []string) string {
+	for _, k := range known {
+		if strings.EqualFold(k, word) {
+			return k
+		}
+	}
+	best, bestDistance, tie := "", max(1, min(2, len(word)/4))+1, false
+	for _, k := range known {
+		switch d := editDistance(strings.ToLower(word), strings.ToLower(k)); {
+		case d < bestDistance:
+			best, bestDistance, tie = k, d, false
+		case d == bestDistance:
+			tie = true
+		}
+	}
+	if tie {
+		return ""
+	}
+	return best
+}
+
+// editDistance counts the insertions, deletions, substitutions and swaps
+// of two neighbouring bytes that turn a into b (ampq is one from amqp).
+func editDistance(a, b string) int {
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }
