@@ -15,6 +15,7 @@ import (
 	"github.com/lvsdr/lvsdr/healthcheck"
 	"github.com/lvsdr/lvsdr/ipvsctl"
 	"github.com/lvsdr/lvsdr/metrics"
+	"github.com/lvsdr/lvsdr/notify"
 	"github.com/lvsdr/lvsdr/topology"
 	"github.com/lvsdr/lvsdr/vrrp"
 )
@@ -34,7 +35,15 @@ type observer struct {
 	checks     *metrics.CheckEvents
 	reconciles *metrics.Reconciles
 	quorum     *metrics.Quorum
-	vip        prometheus.Gauge
+	vip        *metrics.VIPHeld
+	reloads    *metrics.Reloads
+	hookFails  prometheus.Counter
+	// view reads the loop's published view (watchView); nil until
+	// watched.
+	view atomic.Pointer[func() *view]
+	// reloadSeen is the last reload record counted; only the loop's
+	// goroutine touches it (vipHeld).
+	reloadSeen *reloadRecord
 	// catalog names the services of the topology in force, for the IPVS
 	// collector, which runs on the HTTP server's goroutines.
 	catalog atomic.Pointer[metrics.Catalog]
@@ -63,19 +72,52 @@ type reconcileOutcome struct {
 
 func newObserver(kernel ipvsctl.Kernel, log *slog.Logger) *observer {
 	o := &observer{log: log, registry: metrics.NewRegistry(), pings: make(chan chan struct{}), stopping: make(chan struct{})}
-	o.checks = metrics.NewCheckEvents(o.registry)
+	o.checks = metrics.NewCheckEvents(o.registry, o.catalog.Load)
 	o.reconciles = metrics.NewReconciles(o.registry)
-	o.quorum = metrics.NewQuorum(o.registry)
-	o.vip = metrics.NewVIPHeld(o.registry)
+	o.quorum = metrics.NewQuorum(o.registry, o.catalog.Load)
+	o.vip = metrics.NewVIPHeld(o.registry, o.catalog.Load)
+	o.reloads = metrics.NewReloads(o.registry)
+	o.hookFails = metrics.NewNotifyFailures(o.registry)
+	metrics.RegisterMaintenance(o.registry, o.drained, o.catalog.Load)
 	metrics.RegisterIPVS(o.registry, kernel, o.catalog.Load, log)
 	return o
+}
+
+// watchView has the metrics read the loop's published views: maintenance
+// at scrape time, each reload's outcome as it is published.
+func (o *observer) watchView(load func() *view) {
+	o.view.Store(&load)
+}
+
+// published returns the loop's last published view, nil before the first
+// or while no one called watchView.
+func (o *observer) published() *view {
+	load := o.view.Load()
+	if load == nil {
+		return nil
+	}
+	return (*load)()
+}
+
+// drained names the real servers in maintenance, as last published.
+func (o *observer) drained() map[string]bool {
+	if v := o.published(); v != nil {
+		return v.drained
+	}
+	return nil
+}
+
+// notifyFailed counts a failed run of the notify hook; it is the hook's
+// notify.OnFailure.
+func (o *observer) notifyFailed(notify.Event, error) {
+	o.hookFails.Inc()
 }
 
 // watch hooks the check manager up: probe latencies as they happen, states
 // at scrape time. Call it before the manager's first Update.
 func (o *observer) watch(checks *healthcheck.Manager) {
 	checks.OnProbe(o.checks.Probe)
-	metrics.RegisterCheckStates(o.registry, checks.Snapshot)
+	metrics.RegisterCheckStates(o.registry, checks.Snapshot, o.catalog.Load)
 	metrics.RegisterCheckLag(o.registry, checks.Lag)
 }
 
@@ -164,9 +206,17 @@ func (o *observer) reconciled(why reason, took time.Duration, ops []ipvsctl.Op, 
 }
 
 // vipHeld records whether this host holds the VIP, and whether it should.
+// The loop calls it after every view it publishes, so it also counts the
+// reload that view reports, if it is a new one: every reload publishes its
+// outcome, and is counted once.
 func (o *observer) vipHeld(held, wanted bool) {
-	o.vip.Set(boolGauge(held))
+	o.vip.Set(held)
 	o.vipLost.Store(wanted && !held)
+	if v := o.published(); v != nil && v.lastReload != nil && v.lastReload != o.reloadSeen {
+		o.reloadSeen = v.lastReload
+		r := v.lastReload
+		o.reloads.Observe(r.Time, r.OK, r.Duration)
+	}
 }
 
 // watchBGP reports the BGP controller's snapshot at scrape time.
@@ -179,22 +229,23 @@ func (o *observer) watchRole(status func() (vrrp.Status, bool)) {
 	metrics.RegisterVRRP(o.registry, status)
 }
 
-func boolGauge(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // catalogOf names the services and real servers of a topology for the
-// IPVS collector.
+// metrics, the firewall-mark services of its checks through the VIP
+// included.
 func catalogOf(topo *topology.Topology) *metrics.Catalog {
-	c := &metrics.Catalog{Nodes: make(map[netip.Addr]string, len(topo.RealServers))}
+	c := &metrics.Catalog{VIP: topo.VIP, Nodes: make(map[netip.Addr]string, len(topo.RealServers))}
 	for _, s := range topo.Services {
-		c.Services = append(c.Services, metrics.CatalogService{Name: s.Name, Key: serviceKey(topo, s)})
+		cs := metrics.CatalogService{Name: s.Name, Key: serviceKey(topo, s)}
+		if s.SorryServer != nil {
+			cs.Sorry = netip.AddrPortFrom(s.SorryServer.Address, s.SorryServer.Port)
+		}
+		c.Services = append(c.Services, cs)
 	}
 	for _, rs := range topo.RealServers {
 		c.Nodes[rs.Address] = rs.Name
+		if mark, ok := topo.CheckMark(rs.Name); ok {
+			c.Services = append(c.Services, metrics.CatalogService{Name: metrics.ThroughVIPService, Key: ipvsctl.ServiceKey{FWMark: mark}})
+		}
 	}
 	return c
 }

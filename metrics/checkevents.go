@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -13,36 +14,39 @@ import (
 // longest connect timeout worth having (10 s).
 var probeBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
-// CheckEvents counts check state changes and times probes. Both come from
-// the check manager's goroutines as they happen.
+// CheckEvents counts check state changes and times probes, per check of
+// each real server. Both come from the check manager's goroutines as they
+// happen.
 type CheckEvents struct {
 	transitions *prometheus.CounterVec
 	probes      *prometheus.HistogramVec
+	catalog     func() *Catalog
 
-	// mu guards the label sets that have series, so that Retain can drop
-	// those of checks a reload removed.
-	mu        sync.Mutex
-	keys      map[healthcheck.Key]bool
-	probePair map[[2]string]bool
+	// mu guards series: the address label values each check's series
+	// were made with, so that Retain can drop those of checks a reload
+	// removed or of real servers whose address it changed.
+	mu     sync.Mutex
+	series map[healthcheck.Key][]string
 }
 
 // NewCheckEvents registers lvsdr_check_transitions_total and
-// lvsdr_check_duration_seconds with reg.
-func NewCheckEvents(reg prometheus.Registerer) *CheckEvents {
+// lvsdr_check_duration_seconds with reg; catalog is the topology in force,
+// which gives the addresses.
+func NewCheckEvents(reg prometheus.Registerer, catalog func() *Catalog) *CheckEvents {
 	e := &CheckEvents{
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,
 			Name:      "check_transitions_total",
 			Help:      "State changes of the health check of a real server in a service, by the state entered (up or down). A real server flapping shows as a fast-growing count.",
-		}, []string{"service", "real_server", "check", "to"}),
+		}, append(slices.Clone(checkLabels), "to")),
 		probes: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace,
 			Name:      "check_duration_seconds",
-			Help:      "Time taken by one probe of a health check (each retry is a probe), passing or failing; a failing probe that hits connect_timeout lasts that long.",
+			Help:      "Time taken by one probe of the health check of a real server in a service (each retry is a probe), passing or failing; a failing probe that hits connect_timeout lasts that long.",
 			Buckets:   probeBuckets,
-		}, []string{"service", "check"}),
-		keys:      map[healthcheck.Key]bool{},
-		probePair: map[[2]string]bool{},
+		}, checkLabels),
+		catalog: catalog,
+		series:  map[healthcheck.Key][]string{},
 	}
 	reg.MustRegister(e.transitions, e.probes)
 	return e
@@ -53,40 +57,52 @@ func (e *CheckEvents) Transition(key healthcheck.Key, to healthcheck.State) {
 	// Under mu, so that a concurrent Retain cannot miss the new series.
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.keys[key] = true
-	e.transitions.WithLabelValues(key.Service, key.RealServer, key.Check, to.String()).Inc()
+	e.transitions.WithLabelValues(append(e.labels(key), to.String())...).Inc()
 }
 
 // Probe records the latency of one probe; it is a healthcheck.ProbeObserver.
 func (e *CheckEvents) Probe(key healthcheck.Key, latency time.Duration, _ error) {
-	pair := [2]string{key.Service, key.Check}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.probePair[pair] = true
-	e.probes.WithLabelValues(key.Service, key.Check).Observe(latency.Seconds())
+	e.probes.WithLabelValues(e.labels(key)...).Observe(latency.Seconds())
+}
+
+// labels returns the label values of key's series now, first dropping the
+// series it had under other addresses. Call it under mu.
+func (e *CheckEvents) labels(key healthcheck.Key) []string {
+	addrs := e.catalog().realServerValues(key.Service, key.RealServer)
+	if was, ok := e.series[key]; ok && !slices.Equal(was, addrs) {
+		e.drop(key, was)
+	}
+	e.series[key] = addrs
+	return append([]string{key.Service, key.RealServer, key.Check}, addrs...)
+}
+
+// drop deletes the series of key made with the address values addrs.
+func (e *CheckEvents) drop(key healthcheck.Key, addrs []string) {
+	labels := prometheus.Labels{"service": key.Service, "real_server": key.RealServer, "check": key.Check}
+	for i, name := range realServerAddressLabels {
+		labels[name] = addrs[i]
+	}
+	e.transitions.DeletePartialMatch(labels)
+	e.probes.Delete(labels)
+	delete(e.series, key)
 }
 
 // Retain drops the series of every check not among keys, as after a reload
-// that removed services, real servers or checks.
+// that removed services, real servers or checks, and those made under an
+// address the catalog in force no longer gives.
 func (e *CheckEvents) Retain(keys []healthcheck.Key) {
 	keep := make(map[healthcheck.Key]bool, len(keys))
-	keepPair := make(map[[2]string]bool, len(keys))
 	for _, k := range keys {
 		keep[k] = true
-		keepPair[[2]string{k.Service, k.Check}] = true
 	}
+	cat := e.catalog()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for k := range e.keys {
-		if !keep[k] {
-			e.transitions.DeletePartialMatch(prometheus.Labels{"service": k.Service, "real_server": k.RealServer, "check": k.Check})
-			delete(e.keys, k)
-		}
-	}
-	for pair := range e.probePair {
-		if !keepPair[pair] {
-			e.probes.DeleteLabelValues(pair[0], pair[1])
-			delete(e.probePair, pair)
+	for k, addrs := range e.series {
+		if !keep[k] || !slices.Equal(addrs, cat.realServerValues(k.Service, k.RealServer)) {
+			e.drop(k, addrs)
 		}
 	}
 }

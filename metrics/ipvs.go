@@ -3,6 +3,7 @@ package metrics
 import (
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,8 +39,10 @@ func counterDescs(level string, labels []string) []counterDesc {
 }
 
 var (
-	serviceLabels    = []string{"service"}
-	realServerLabels = []string{"service", "real_server"}
+	// The IPVS series carry, beside the names of the topology, the labels
+	// of node_exporter's node_ipvs_backend_* (catalog.go) and check_service.
+	serviceLabels    = []string{"service", labelCheckService, labelLocalAddress, labelLocalPort, labelProto, labelLocalMark}
+	realServerLabels = []string{"service", "real_server", labelCheckService, labelLocalAddress, labelLocalPort, labelProto, labelLocalMark, labelRemoteAddress, labelRemotePort}
 
 	serviceCounters    = counterDescs("service", serviceLabels)
 	realServerCounters = counterDescs("real_server", realServerLabels)
@@ -55,12 +58,17 @@ var (
 	weightDesc = prometheus.NewDesc(namespace+"_ipvs_real_server_weight",
 		"Scheduler weight of a real server in the kernel now; 0 takes no new connections (maintenance, drain on failure, leaving after a reload).",
 		realServerLabels, nil)
+	sorryActiveDesc = prometheus.NewDesc(namespace+"_sorry_server_active",
+		"Whether the sorry server of a service takes its new clients now (it is in the kernel at a weight above 0): 1 yes, 0 no. Only for services with a sorry server.",
+		append([]string{"service"}, serviceAddressLabels...), nil)
 )
 
 // IPVS reads the kernel's counters for the declared services when
 // Prometheus scrapes, so the figures are the kernel's own at that moment,
-// not a copy that ages between polls. Firewall-mark services (the routes of
-// the checks through the VIP) are left out: they carry probes, not clients.
+// not a copy that ages between polls. The firewall-mark services of the
+// checks through the VIP are reported too, labelled check_service="true"
+// (and service="through_vip"): they carry probes, not clients, and alerts
+// on weights leave them out by that label.
 type IPVS struct {
 	kernel  ipvsctl.Kernel
 	catalog func() *Catalog
@@ -71,21 +79,6 @@ type IPVS struct {
 	// not at every scrape.
 	mu      sync.Mutex
 	failing bool
-}
-
-// Catalog names what the IPVS collector reads: the services the topology
-// in force declares, and its real servers by address. The director builds
-// it once per topology, so a scrape costs a read of the kernel and a walk
-// of the table, nothing per lookup.
-type Catalog struct {
-	Services []CatalogService
-	Nodes    map[netip.Addr]string
-}
-
-// CatalogService is one declared service and its kernel key.
-type CatalogService struct {
-	Name string
-	Key  ipvsctl.ServiceKey
 }
 
 // RegisterIPVS registers with reg a collector of the IPVS metrics of the
@@ -115,6 +108,7 @@ func (c *IPVS) Describe(ch chan<- *prometheus.Desc) {
 	ch <- activeDesc
 	ch <- inactiveDesc
 	ch <- weightDesc
+	ch <- sorryActiveDesc
 	c.errors.Describe(ch)
 }
 
@@ -150,13 +144,19 @@ func (c *IPVS) read(cat *Catalog) ([]prometheus.Metric, error) {
 	var out []prometheus.Metric
 	for _, s := range cat.Services {
 		vs, ok := table.Find(s.Key)
-		out = append(out, prometheus.MustNewConstMetric(serviceInKernelDesc, prometheus.GaugeValue, boolValue(ok), s.Name))
+		local, port, proto, mark := keyValues(s.Key)
+		checkService := strconv.FormatBool(s.checkService())
+		svc := []string{s.Name, checkService, local, port, proto, mark}
+		out = append(out, prometheus.MustNewConstMetric(serviceInKernelDesc, prometheus.GaugeValue, boolValue(ok), svc...))
+		if s.Sorry.IsValid() {
+			out = append(out, prometheus.MustNewConstMetric(sorryActiveDesc, prometheus.GaugeValue, boolValue(ok && sorryActive(vs, s.Sorry)), s.Name, local, port, proto))
+		}
 		if !ok {
 			continue
 		}
 		if st := vs.Service.Stats; st != nil {
 			for _, d := range serviceCounters {
-				out = append(out, prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, float64(d.get(st)), s.Name))
+				out = append(out, prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, float64(d.get(st)), svc...))
 			}
 		}
 		seen := map[string]bool{}
@@ -168,20 +168,32 @@ func (c *IPVS) read(cat *Catalog) ([]prometheus.Metric, error) {
 				node = dst.Endpoint().String()
 			}
 			seen[node] = true
-			out = append(out, prometheus.MustNewConstMetric(weightDesc, prometheus.GaugeValue, float64(dst.Weight), s.Name, node))
+			labels := []string{s.Name, node, checkService, local, port, proto, mark, dst.Address.String(), strconv.Itoa(int(dst.Port))}
+			out = append(out, prometheus.MustNewConstMetric(weightDesc, prometheus.GaugeValue, float64(dst.Weight), labels...))
 			st := dst.Stats
 			if st == nil {
 				continue
 			}
 			out = append(out,
-				prometheus.MustNewConstMetric(activeDesc, prometheus.GaugeValue, float64(st.ActiveConns), s.Name, node),
-				prometheus.MustNewConstMetric(inactiveDesc, prometheus.GaugeValue, float64(st.InactiveConns), s.Name, node))
+				prometheus.MustNewConstMetric(activeDesc, prometheus.GaugeValue, float64(st.ActiveConns), labels...),
+				prometheus.MustNewConstMetric(inactiveDesc, prometheus.GaugeValue, float64(st.InactiveConns), labels...))
 			for _, d := range realServerCounters {
-				out = append(out, prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, float64(d.get(st)), s.Name, node))
+				out = append(out, prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, float64(d.get(st)), labels...))
 			}
 		}
 	}
 	return out, nil
+}
+
+// sorryActive reports whether the sorry server is among the destinations
+// of vs at a weight that takes new clients.
+func sorryActive(vs ipvsctl.VirtualServer, sorry netip.AddrPort) bool {
+	for _, dst := range vs.Destinations {
+		if dst.Endpoint() == sorry && dst.Weight > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // realServerLabel names a destination as the topology does. A destination

@@ -61,15 +61,21 @@ func programmed(t *testing.T) (*ipvsctl.FakeKernel, *topology.Topology) {
 	return k, topo
 }
 
-// catalogOf is what the director builds from a topology.
+// catalogOf is what the director builds from lab(): amqp has the sorry
+// server 10.0.0.9:5672 and n1 is checked through the VIP with mark 1001.
 func catalogOf(topo *topology.Topology) *Catalog {
-	c := &Catalog{Nodes: map[netip.Addr]string{}}
+	c := &Catalog{VIP: topo.VIP, Nodes: map[netip.Addr]string{}}
 	for _, s := range topo.Services {
-		c.Services = append(c.Services, CatalogService{Name: s.Name, Key: ipvsctl.ServiceKey{Protocol: ipvsctl.TCP, Address: topo.VIP, Port: s.Port}})
+		cs := CatalogService{Name: s.Name, Key: ipvsctl.ServiceKey{Protocol: ipvsctl.TCP, Address: topo.VIP, Port: s.Port}}
+		if s.Name == "amqp" {
+			cs.Sorry = netip.MustParseAddrPort("10.0.0.9:5672")
+		}
+		c.Services = append(c.Services, cs)
 	}
 	for _, rs := range topo.RealServers {
 		c.Nodes[rs.Address] = rs.Name
 	}
+	c.Services = append(c.Services, CatalogService{Name: ThroughVIPService, Key: ipvsctl.ServiceKey{FWMark: 1001}})
 	return c
 }
 
@@ -88,46 +94,53 @@ func TestIPVSReportsTheDeclaredServicesByName(t *testing.T) {
 	want := `
 # HELP lvsdr_ipvs_real_server_active_connections Connections to a real server that IPVS sees established now.
 # TYPE lvsdr_ipvs_real_server_active_connections gauge
-lvsdr_ipvs_real_server_active_connections{real_server="n1",service="amqp"} 7
-lvsdr_ipvs_real_server_active_connections{real_server="n2",service="amqp"} 0
+lvsdr_ipvs_real_server_active_connections{check_service="false",local_address="10.0.0.100",local_mark="",local_port="5672",proto="TCP",real_server="n1",remote_address="10.0.0.2",remote_port="5672",service="amqp"} 7
+lvsdr_ipvs_real_server_active_connections{check_service="false",local_address="10.0.0.100",local_mark="",local_port="5672",proto="TCP",real_server="n2",remote_address="10.0.0.3",remote_port="5672",service="amqp"} 0
 # HELP lvsdr_ipvs_real_server_connections_total Connections IPVS has scheduled to a real server in a virtual service since the service or real server was added to the kernel.
 # TYPE lvsdr_ipvs_real_server_connections_total counter
-lvsdr_ipvs_real_server_connections_total{real_server="n1",service="amqp"} 25
-lvsdr_ipvs_real_server_connections_total{real_server="n2",service="amqp"} 5
+lvsdr_ipvs_real_server_connections_total{check_service="false",local_address="10.0.0.100",local_mark="",local_port="5672",proto="TCP",real_server="n1",remote_address="10.0.0.2",remote_port="5672",service="amqp"} 25
+lvsdr_ipvs_real_server_connections_total{check_service="false",local_address="10.0.0.100",local_mark="",local_port="5672",proto="TCP",real_server="n2",remote_address="10.0.0.3",remote_port="5672",service="amqp"} 5
 # HELP lvsdr_ipvs_real_server_inactive_connections Connections to a real server that IPVS holds in another state (closing, or half-open); with direct routing IPVS sees only the client's side.
 # TYPE lvsdr_ipvs_real_server_inactive_connections gauge
-lvsdr_ipvs_real_server_inactive_connections{real_server="n1",service="amqp"} 2
-lvsdr_ipvs_real_server_inactive_connections{real_server="n2",service="amqp"} 0
+lvsdr_ipvs_real_server_inactive_connections{check_service="false",local_address="10.0.0.100",local_mark="",local_port="5672",proto="TCP",real_server="n1",remote_address="10.0.0.2",remote_port="5672",service="amqp"} 2
+lvsdr_ipvs_real_server_inactive_connections{check_service="false",local_address="10.0.0.100",local_mark="",local_port="5672",proto="TCP",real_server="n2",remote_address="10.0.0.3",remote_port="5672",service="amqp"} 0
 # HELP lvsdr_ipvs_real_server_weight Scheduler weight of a real server in the kernel now; 0 takes no new connections (maintenance, drain on failure, leaving after a reload).
 # TYPE lvsdr_ipvs_real_server_weight gauge
-lvsdr_ipvs_real_server_weight{real_server="10.0.0.9:5672",service="amqp"} 1
-lvsdr_ipvs_real_server_weight{real_server="n1",service="amqp"} 1
-lvsdr_ipvs_real_server_weight{real_server="n2",service="amqp"} 0
-# HELP lvsdr_ipvs_service_bytes_in_total Bytes from clients that IPVS forwarded to a virtual service.
-# TYPE lvsdr_ipvs_service_bytes_in_total counter
-lvsdr_ipvs_service_bytes_in_total{service="amqp"} 300000
-# HELP lvsdr_ipvs_service_connections_total Connections IPVS has scheduled to a virtual service since the service or real server was added to the kernel.
-# TYPE lvsdr_ipvs_service_connections_total counter
-lvsdr_ipvs_service_connections_total{service="amqp"} 30
-# HELP lvsdr_ipvs_service_in_kernel Whether the kernel has the virtual service that the topology declares: 1 yes, 0 missing (the next reconcile adds it back).
-# TYPE lvsdr_ipvs_service_in_kernel gauge
-lvsdr_ipvs_service_in_kernel{service="amqp"} 1
-lvsdr_ipvs_service_in_kernel{service="management"} 0
+lvsdr_ipvs_real_server_weight{check_service="false",local_address="10.0.0.100",local_mark="",local_port="5672",proto="TCP",real_server="10.0.0.9:5672",remote_address="10.0.0.9",remote_port="5672",service="amqp"} 1
+lvsdr_ipvs_real_server_weight{check_service="false",local_address="10.0.0.100",local_mark="",local_port="5672",proto="TCP",real_server="n1",remote_address="10.0.0.2",remote_port="5672",service="amqp"} 1
+lvsdr_ipvs_real_server_weight{check_service="false",local_address="10.0.0.100",local_mark="",local_port="5672",proto="TCP",real_server="n2",remote_address="10.0.0.3",remote_port="5672",service="amqp"} 0
+lvsdr_ipvs_real_server_weight{check_service="true",local_address="",local_mark="000003E9",local_port="0",proto="FWM",real_server="n1",remote_address="10.0.0.2",remote_port="0",service="through_vip"} 1
 # HELP lvsdr_ipvs_scrape_errors_total Scrapes whose read of the IPVS table failed; that scrape has no lvsdr_ipvs_service_* or lvsdr_ipvs_real_server_* series. The director's log says why.
 # TYPE lvsdr_ipvs_scrape_errors_total counter
 lvsdr_ipvs_scrape_errors_total 0
+# HELP lvsdr_ipvs_service_bytes_in_total Bytes from clients that IPVS forwarded to a virtual service.
+# TYPE lvsdr_ipvs_service_bytes_in_total counter
+lvsdr_ipvs_service_bytes_in_total{check_service="false",local_address="10.0.0.100",local_mark="",local_port="5672",proto="TCP",service="amqp"} 300000
+# HELP lvsdr_ipvs_service_connections_total Connections IPVS has scheduled to a virtual service since the service or real server was added to the kernel.
+# TYPE lvsdr_ipvs_service_connections_total counter
+lvsdr_ipvs_service_connections_total{check_service="false",local_address="10.0.0.100",local_mark="",local_port="5672",proto="TCP",service="amqp"} 30
+# HELP lvsdr_ipvs_service_in_kernel Whether the kernel has the virtual service that the topology declares: 1 yes, 0 missing (the next reconcile adds it back).
+# TYPE lvsdr_ipvs_service_in_kernel gauge
+lvsdr_ipvs_service_in_kernel{check_service="false",local_address="10.0.0.100",local_mark="",local_port="15672",proto="TCP",service="management"} 0
+lvsdr_ipvs_service_in_kernel{check_service="false",local_address="10.0.0.100",local_mark="",local_port="5672",proto="TCP",service="amqp"} 1
+lvsdr_ipvs_service_in_kernel{check_service="true",local_address="",local_mark="000003E9",local_port="0",proto="FWM",service="through_vip"} 1
+# HELP lvsdr_sorry_server_active Whether the sorry server of a service takes its new clients now (it is in the kernel at a weight above 0): 1 yes, 0 no. Only for services with a sorry server.
+# TYPE lvsdr_sorry_server_active gauge
+lvsdr_sorry_server_active{local_address="10.0.0.100",local_port="5672",proto="TCP",service="amqp"} 1
 `
 	names := []string{
 		"lvsdr_ipvs_real_server_active_connections", "lvsdr_ipvs_real_server_connections_total",
 		"lvsdr_ipvs_real_server_inactive_connections", "lvsdr_ipvs_real_server_weight",
 		"lvsdr_ipvs_service_bytes_in_total", "lvsdr_ipvs_service_connections_total",
-		"lvsdr_ipvs_service_in_kernel", "lvsdr_ipvs_scrape_errors_total",
+		"lvsdr_ipvs_service_in_kernel", "lvsdr_ipvs_scrape_errors_total", "lvsdr_sorry_server_active",
 	}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}
-	// The firewall-mark check service and the foreign one are not ours to
-	// report: every series is of a declared service.
+	// The foreign service is not ours to report: every series is of a
+	// declared service (the firewall-mark check service is one, labelled
+	// check_service="true" and with the kernel's 8-hex-digit mark, as
+	// node_exporter reads /proc/net/ip_vs).
 	n, err := testutil.GatherAndCount(reg, "lvsdr_ipvs_real_server_packets_in_total")
 	if err != nil || n != 2 {
 		t.Errorf("packets_in series: %d (%v), want 2 (n1 and n2 of amqp; the sorry server has no counters here)", n, err)

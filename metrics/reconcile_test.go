@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"errors"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,14 +51,29 @@ func TestReconcilesCountOperationsErrorsAndDrift(t *testing.T) {
 
 func TestQuorumRetainDropsRemovedServices(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	q := NewQuorum(reg)
+	cat := catalogOf(lab())
+	q := NewQuorum(reg, func() *Catalog { return cat })
 	q.Set("amqp", true)
 	q.Set("management", false)
-	if got := testutil.ToFloat64(q.lost.WithLabelValues("amqp")); got != 1 {
+	if got := testutil.ToFloat64(q.lost.WithLabelValues("amqp", "10.0.0.100", "5672", "TCP")); got != 1 {
 		t.Errorf("quorum_lost{amqp} = %v, want 1", got)
 	}
 	q.Retain([]string{"amqp"})
 	if n := testutil.CollectAndCount(q.lost); n != 1 {
 		t.Errorf("%d quorum_lost series after management was removed, want 1", n)
+	}
+	// A reload moves the VIP: amqp's series moves with it, none is left
+	// under the old address.
+	moved := lab()
+	moved.VIP = netip.MustParseAddr("10.0.0.200")
+	cat = catalogOf(moved)
+	q.Set("amqp", false)
+	want := `
+# HELP lvsdr_quorum_lost Whether fewer real servers of a service are healthy and out of maintenance than its quorum: 1 lost (the sorry server, if any, takes new clients), 0 not. Absent until every check of the service has a result.
+# TYPE lvsdr_quorum_lost gauge
+lvsdr_quorum_lost{local_address="10.0.0.200",local_port="5672",proto="TCP",service="amqp"} 0
+`
+	if err := testutil.CollectAndCompare(q.lost, strings.NewReader(want)); err != nil {
+		t.Error(err)
 	}
 }

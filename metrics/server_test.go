@@ -29,7 +29,8 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestServerServesMetricsAndHealth(t *testing.T) {
 	reg := NewRegistry()
-	q := NewQuorum(reg)
+	cat := catalogOf(lab())
+	q := NewQuorum(reg, func() *Catalog { return cat })
 	q.Set("amqp", true)
 	var unhealthy atomic.Pointer[error]
 	health := func(context.Context) error {
@@ -49,7 +50,7 @@ func TestServerServesMetricsAndHealth(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("GET /metrics: %d\n%s", code, body)
 	}
-	for _, want := range []string{`lvsdr_quorum_lost{service="amqp"} 1`, "lvsdr_build_info{", "go_goroutines "} {
+	for _, want := range []string{`lvsdr_quorum_lost{local_address="10.0.0.100",local_port="5672",proto="TCP",service="amqp"} 1`, "lvsdr_build_info{", "go_goroutines "} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -87,15 +87,32 @@ type Hook struct {
 	// replaces the hook.
 	mu     sync.Mutex
 	closed bool
+	// onFailure is told of every failed run, for the metrics; nil for
+	// none.
+	onFailure func(Event, error)
+}
+
+// Option changes how a hook runs.
+type Option func(*Hook)
+
+// OnFailure has f called, on the hook's goroutine, after every run that
+// failed (non-zero exit, not started, or killed at its timeout), so that
+// failures can be counted across the hooks that reloads replace. f must
+// not block.
+func OnFailure(f func(Event, error)) Option {
+	return func(h *Hook) { h.onFailure = f }
 }
 
 // Start returns a running hook; Close stops it.
-func Start(command []string, timeout time.Duration, log *slog.Logger) *Hook {
-	return start(command, timeout, log, QueueLength)
+func Start(command []string, timeout time.Duration, log *slog.Logger, opts ...Option) *Hook {
+	return start(command, timeout, log, QueueLength, opts...)
 }
 
-func start(command []string, timeout time.Duration, log *slog.Logger, queue int) *Hook {
+func start(command []string, timeout time.Duration, log *slog.Logger, queue int, opts ...Option) *Hook {
 	h := &Hook{command: command, timeout: timeout, log: log, events: make(chan Event, queue), done: make(chan struct{})}
+	for _, opt := range opts {
+		opt(h)
+	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	go h.loop()
 	return h
@@ -164,6 +181,9 @@ func (h *Hook) loop() {
 		attrs := []any{"service", e.Service, "node", e.Node, "state", e.State, "took", time.Since(start).Round(time.Millisecond)}
 		if err != nil {
 			h.log.Warn("notify hook failed", append(attrs, "error", err)...)
+			if h.onFailure != nil {
+				h.onFailure(e, err)
+			}
 			continue
 		}
 		h.log.Debug("notify hook ran", attrs...)

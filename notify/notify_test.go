@@ -117,3 +117,36 @@ func TestStopBoundsTheWaitForASlowHook(t *testing.T) {
 	}
 	h.Send(Event{Kind: KindCheck}) // after Stop: ignored, no panic
 }
+
+func TestOnFailureIsToldOfFailedRunsOnly(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "fail")
+	// The hook fails while the marker exists.
+	hook := script(t, `test ! -e "`+marker+`"`+"\n")
+	var failed []string
+	var mu sync.Mutex
+	h := Start([]string{hook}, 5*time.Second, slog.New(slog.NewTextHandler(&syncBuffer{}, nil)),
+		OnFailure(func(e Event, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			failed = append(failed, e.Node+": "+err.Error())
+		}))
+	h.Send(Event{Kind: KindCheck, Node: "ok-before"})
+	h.Close()
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h = Start([]string{hook}, 5*time.Second, slog.New(slog.NewTextHandler(&syncBuffer{}, nil)),
+		OnFailure(func(e Event, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			failed = append(failed, e.Node+": "+err.Error())
+		}))
+	h.Send(Event{Kind: KindCheck, Node: "n1"})
+	h.Send(Event{Kind: KindCheck, Node: "n2"})
+	h.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(failed) != 2 || !strings.HasPrefix(failed[0], "n1: ") || !strings.Contains(failed[0], "exit status 1") || !strings.HasPrefix(failed[1], "n2: ") {
+		t.Errorf("OnFailure saw %q, want n1 and n2 with exit status 1", failed)
+	}
+}
