@@ -10,10 +10,12 @@ import (
 )
 
 // filterReport is the reference topology's report with node2 down, node3
-// drained and drift on node1 and node3.
+// drained and drift on node1 and node3; management runs on node1 and
+// node2 only.
 func filterReport(t *testing.T) Report {
 	t.Helper()
 	topo := reference()
+	topo.Services[1].RealServers = topo.Services[1].RealServers[:2]
 	checks := checksIn(map[string]string{"rmq_node2": "down"})
 	table := kernelAsWanted(topo, checks, nil)
 	table[0].Destinations[0].Weight = 7
@@ -29,10 +31,11 @@ func TestStatusFilters(t *testing.T) {
 		wantDrift map[string]int
 		err       string
 	}{
-		{name: "none", want: map[string][]string{"amqp": {"rmq_node1", "rmq_node2", "rmq_node3"}, "management": {"rmq_node1", "rmq_node2", "rmq_node3"}}},
-		{name: "one service", services: []string{"management"}, want: map[string][]string{"management": {"rmq_node1", "rmq_node2", "rmq_node3"}}},
-		{name: "one node", nodes: []string{"rmq_node3"}, want: map[string][]string{"amqp": {"rmq_node3"}, "management": {"rmq_node3"}},
-			wantDrift: map[string]int{"amqp": 1, "management": 1}},
+		{name: "none", want: map[string][]string{"amqp": {"rmq_node1", "rmq_node2", "rmq_node3"}, "management": {"rmq_node1", "rmq_node2"}}},
+		{name: "one service", services: []string{"management"}, want: map[string][]string{"management": {"rmq_node1", "rmq_node2"}}},
+		{name: "one node", nodes: []string{"rmq_node3"}, want: map[string][]string{"amqp": {"rmq_node3"}}, wantDrift: map[string]int{"amqp": 1}},
+		{name: "two nodes, one service without one of them", nodes: []string{"rmq_node1", "rmq_node3"},
+			want: map[string][]string{"amqp": {"rmq_node1", "rmq_node3"}, "management": {"rmq_node1"}}, wantDrift: map[string]int{"amqp": 2, "management": 0}},
 		{name: "a node and a service", services: []string{"amqp"}, nodes: []string{"rmq_node1", "rmq_node2"},
 			want: map[string][]string{"amqp": {"rmq_node1", "rmq_node2"}}, wantDrift: map[string]int{"amqp": 1}},
 		{name: "a near service name", services: []string{"ampq"}, err: `service "ampq": not in the topology: did you mean "amqp"?`},
