@@ -70,7 +70,7 @@ func TestStatusFilters(t *testing.T) {
 					t.Errorf("%s drift %q, want %d lines", s.Name, s.Drift, n)
 				}
 			}
-			if len(got) != len(tc.want) {
+			if len(back.Services) != len(tc.want) {
 				t.Errorf("JSON services %v, want %v", got, tc.want)
 			}
 			for name, nodes := range tc.want {
