@@ -3,7 +3,6 @@ package ipvsctl
 import (
 	"errors"
 	"fmt"
-	"slices"
 )
 
 // ErrNoIPVS means the running kernel has no IPVS at all.
@@ -65,18 +64,51 @@ func Read(k Kernel, keys []ServiceKey) (Table, error) {
 // a service that could not be added are skipped. The error joins every
 // failure, each naming its operation.
 func Apply(k Kernel, ops []Op) error {
-	var errs []error
-	var missing []ServiceKey
-	for _, op := range ops {
-		if op.Kind == AddDestination && slices.Contains(missing, op.Service.Key) {
+	if b, ok := k.(batchApplier); ok {
+		results, err := b.applyBatch(ops)
+		return joinOpErrors(ops, results, err)
+	}
+	results := make([]error, len(ops))
+	failed := map[ServiceKey]bool{}
+	for i, op := range ops {
+		if op.Kind == AddDestination && failed[op.Service.Key] {
 			continue
 		}
-		if err := apply(k, op); err != nil {
-			if op.Kind == AddService {
-				missing = append(missing, op.Service.Key)
-			}
-			errs = append(errs, err)
+		if results[i] = apply(k, op); results[i] != nil && op.Kind == AddService {
+			failed[op.Service.Key] = true
 		}
+	}
+	return joinOpErrors(ops, results, nil)
+}
+
+// batchApplier is a kernel that takes many operations in one exchange.
+type batchApplier interface {
+	// applyBatch runs ops in order; results[i] is the kernel's answer
+	// to ops[i]. err is set when the exchange failed, after which the
+	// results of the operations not yet answered are nil and unknown.
+	applyBatch(ops []Op) (results []error, err error)
+}
+
+// joinOpErrors names each failed operation. The destinations of a service
+// whose addition failed fail with it: only the service's error is kept.
+func joinOpErrors(ops []Op, results []error, exchange error) error {
+	var errs []error
+	failed := map[ServiceKey]bool{}
+	for i, err := range results {
+		if err == nil {
+			continue
+		}
+		op := ops[i]
+		switch {
+		case op.Kind == AddService:
+			failed[op.Service.Key] = true
+		case op.Kind == AddDestination && failed[op.Service.Key]:
+			continue
+		}
+		errs = append(errs, opError(op, err))
+	}
+	if exchange != nil {
+		errs = append(errs, exchange)
 	}
 	return errors.Join(errs...)
 }
@@ -85,33 +117,39 @@ func apply(k Kernel, op Op) error {
 	svc, dst := op.Service, op.Destination
 	switch op.Kind {
 	case AddService:
-		if err := k.AddService(svc); err != nil {
-			return fmt.Errorf("add service %s: %w", svc.Key, err)
-		}
+		return k.AddService(svc)
 	case UpdateService:
-		if err := k.UpdateService(svc); err != nil {
-			return fmt.Errorf("update service %s: %w", svc.Key, err)
-		}
+		return k.UpdateService(svc)
 	case DeleteService:
-		if err := k.DeleteService(svc.Key); err != nil {
-			return fmt.Errorf("delete service %s: %w", svc.Key, err)
-		}
+		return k.DeleteService(svc.Key)
 	case AddDestination:
-		if err := k.AddDestination(svc.Key, dst); err != nil {
-			return fmt.Errorf("add real server %s to %s: %w", dst.Endpoint(), svc.Key, err)
-		}
+		return k.AddDestination(svc.Key, dst)
 	case UpdateDestination:
-		if err := k.UpdateDestination(svc.Key, dst); err != nil {
-			return fmt.Errorf("update real server %s of %s: %w", dst.Endpoint(), svc.Key, err)
-		}
+		return k.UpdateDestination(svc.Key, dst)
 	case DeleteDestination:
-		if err := k.DeleteDestination(svc.Key, dst); err != nil {
-			return fmt.Errorf("delete real server %s from %s: %w", dst.Endpoint(), svc.Key, err)
-		}
-	default:
-		return fmt.Errorf("unknown operation kind %d", op.Kind)
+		return k.DeleteDestination(svc.Key, dst)
 	}
-	return nil
+	return fmt.Errorf("unknown operation kind %d", op.Kind)
+}
+
+// opError says which operation failed, in the words of the log.
+func opError(op Op, err error) error {
+	svc, dst := op.Service, op.Destination
+	switch op.Kind {
+	case AddService:
+		return fmt.Errorf("add service %s: %w", svc.Key, err)
+	case UpdateService:
+		return fmt.Errorf("update service %s: %w", svc.Key, err)
+	case DeleteService:
+		return fmt.Errorf("delete service %s: %w", svc.Key, err)
+	case AddDestination:
+		return fmt.Errorf("add real server %s to %s: %w", dst.Endpoint(), svc.Key, err)
+	case UpdateDestination:
+		return fmt.Errorf("update real server %s of %s: %w", dst.Endpoint(), svc.Key, err)
+	case DeleteDestination:
+		return fmt.Errorf("delete real server %s from %s: %w", dst.Endpoint(), svc.Key, err)
+	}
+	return err
 }
 
 // Reconcile brings the kernel's copy of the desired services to desired and

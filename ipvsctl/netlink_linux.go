@@ -13,14 +13,6 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// Kernel flag bits, from include/uapi/linux/ip_vs.h.
-const (
-	svcFlagPersistent = 0x1
-	svcFlagHashed     = 0x2 // set by the kernel on every service it holds
-	connFwdMask       = 0x7
-	fullNetmask       = 0xffffffff
-)
-
 // DefaultCallTimeout bounds one netlink call. A lost reply would otherwise
 // block moby/ipvs forever.
 const DefaultCallTimeout = 10 * time.Second
@@ -32,30 +24,44 @@ type Netlink struct {
 	mu      sync.Mutex
 	handle  *ipvs.Handle
 	timeout time.Duration
+	// family is the IPVS generic netlink family, for the batched writes.
+	family uint16
+	// socket and writer carry the batched writes; nil until the first
+	// one, and after a failed exchange.
+	socket *netlinkSocket
+	writer *batchWriter
 }
 
 // Probe reports whether the kernel has IPVS. On a kernel without it moby/ipvs
 // returns nil from every call and does nothing, so this must run first.
 func Probe() error {
-	if _, err := netlink.GenlFamilyGet("IPVS"); err != nil {
+	_, err := family()
+	return err
+}
+
+// family looks up the IPVS generic netlink family.
+func family() (uint16, error) {
+	f, err := netlink.GenlFamilyGet("IPVS")
+	if err != nil {
 		if errors.Is(err, syscall.ENOENT) {
-			return ErrNoIPVS
+			return 0, ErrNoIPVS
 		}
-		return fmt.Errorf("look up the IPVS netlink family: %w", err)
+		return 0, fmt.Errorf("look up the IPVS netlink family: %w", err)
 	}
-	return nil
+	return f.ID, nil
 }
 
 // Open checks that the kernel has IPVS and opens a handle on it.
 func Open(timeout time.Duration) (*Netlink, error) {
-	if err := Probe(); err != nil {
+	f, err := family()
+	if err != nil {
 		return nil, err
 	}
 	h, err := ipvs.New("")
 	if err != nil {
 		return nil, fmt.Errorf("open IPVS netlink socket: %w", err)
 	}
-	return &Netlink{handle: h, timeout: timeout}, nil
+	return &Netlink{handle: h, timeout: timeout, family: f}, nil
 }
 
 // Close releases the handle.
@@ -65,6 +71,10 @@ func (n *Netlink) Close() {
 	if n.handle != nil {
 		n.handle.Close()
 		n.handle = nil
+	}
+	if n.socket != nil {
+		n.socket.close()
+		n.socket, n.writer = nil, nil
 	}
 }
 
