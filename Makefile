@@ -4,8 +4,14 @@ BIN := bin
 
 .PHONY: build demo lab test unit e2e e2e-failover rabbitmq vrrp-interop bgp-interop vet bench bench-checks bench-kernel clean
 
+# --version of both binaries (and lvsdr_build_info) name the commit built:
+# the linker stamps package internal/version; unstamped builds say "dev".
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/lvsdr/lvsdr/internal/version.Version=$(VERSION) -X github.com/lvsdr/lvsdr/internal/version.Commit=$(COMMIT)
+
 build:
-	$(GO) build -o $(BIN)/ ./cmd/director ./cmd/realserver
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/director ./cmd/realserver
 
 # Shows the director at work on the example topology without touching this
 # host's network or kernel: validation, then the operations it would run

@@ -19,6 +19,7 @@ import (
 	"github.com/lvsdr/lvsdr/director"
 	"github.com/lvsdr/lvsdr/internal/clock"
 	"github.com/lvsdr/lvsdr/internal/netif"
+	"github.com/lvsdr/lvsdr/internal/version"
 	"github.com/lvsdr/lvsdr/ipvsctl"
 	"github.com/lvsdr/lvsdr/sysctl"
 	"github.com/lvsdr/lvsdr/topology"
@@ -67,7 +68,9 @@ func rootCommand() *cobra.Command {
 		Short:         "LVS-DR director: kernel IPVS from a YAML topology, with health checks",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.String(),
 	}
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	root.PersistentFlags().StringVarP(&o.config, "config", "c", "/etc/lvsdr/topology.yaml", "topology file")
 	root.PersistentFlags().StringVar(&o.stateDir, "state-dir", "/var/lib/lvsdr", "where the director records the services it owns")
 	root.PersistentFlags().StringVar(&o.controlSocket, "control-socket", "/run/lvsdr/director.sock", "unix socket of the running director")

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lvsdr/lvsdr/internal/netif"
+	"github.com/lvsdr/lvsdr/internal/version"
 	"github.com/lvsdr/lvsdr/realserver"
 	"github.com/lvsdr/lvsdr/sysctl"
 	"github.com/lvsdr/lvsdr/topology"
@@ -45,7 +46,9 @@ func rootCommand() *cobra.Command {
 		Short:         "Prepare this node as an LVS-DR real server: the VIP on lo, ARP suppressed",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.String(),
 	}
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	root.PersistentFlags().StringVarP(&config, "config", "c", "/etc/lvsdr/topology.yaml", "topology file")
 	root.PersistentFlags().StringVar(&stateDir, "state-dir", "/var/lib/lvsdr", "where the ARP settings found at start are recorded")
 

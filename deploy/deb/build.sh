@@ -85,7 +85,10 @@ log "lvsdr $version $arch"
 rm -rf "$work"
 mkdir -p "$root/DEBIAN" "$work/bin" "$dist"
 
-CGO_ENABLED=0 "$GO" build -trimpath -ldflags '-s -w' -o "$work/bin/" ./cmd/director ./cmd/realserver
+# --version names the commit built (package internal/version).
+stamp="-X github.com/lvsdr/lvsdr/internal/version.Version=$(git describe --tags --always --dirty 2>/dev/null || echo "$version")"
+stamp+=" -X github.com/lvsdr/lvsdr/internal/version.Commit=$(git rev-parse HEAD 2>/dev/null || true)"
+CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w $stamp" -o "$work/bin/" ./cmd/director ./cmd/realserver
 
 # Man pages and completion scripts come from the same two main packages built
 # with -tags gendocs: that build writes them from the command tree the binary
