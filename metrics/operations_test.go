@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/lvsdr/lvsdr/internal/version"
 	"github.com/lvsdr/lvsdr/ipvsctl"
 )
 
@@ -87,6 +89,20 @@ func TestVIPHeldIsLabelledWithTheVIP(t *testing.T) {
 lvsdr_vip_held{local_address="10.0.0.100"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestBuildInfoNamesTheBuild(t *testing.T) {
+	was, wasCommit := version.Version, version.Commit
+	t.Cleanup(func() { version.Version, version.Commit = was, wasCommit })
+	version.Version, version.Commit = "v1.4.0-3-gabcdef0", "abcdef0123456789abcdef0123456789abcdef01"
+	want := `
+# HELP lvsdr_build_info Always 1; its labels say which lvsdr build runs: version (git describe, dev for an unstamped build), commit and the Go version.
+# TYPE lvsdr_build_info gauge
+lvsdr_build_info{commit="abcdef0123456789abcdef0123456789abcdef01",goversion="` + runtime.Version() + `",version="v1.4.0-3-gabcdef0"} 1
+`
+	if err := testutil.GatherAndCompare(NewRegistry(), strings.NewReader(want), "lvsdr_build_info"); err != nil {
 		t.Error(err)
 	}
 }

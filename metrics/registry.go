@@ -1,10 +1,12 @@
 package metrics
 
 import (
-	"runtime/debug"
+	"runtime"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/lvsdr/lvsdr/internal/version"
 )
 
 // NewRegistry returns a registry of the director's own, holding the Go
@@ -20,20 +22,18 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
-// buildInfo is the constant 1 labelled with the version of the running
-// binary, so that a fleet's versions show in one query.
+// buildInfo is the constant 1 labelled with the build of the running
+// binary, as --version prints it, so that a fleet's versions show in one
+// query.
 func buildInfo() prometheus.Collector {
-	version, goVersion := "unknown", "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		version, goVersion = bi.Main.Version, bi.GoVersion
-		if version == "" {
-			version = "unknown"
-		}
+	commit := version.Commit
+	if commit == "" {
+		commit = "unknown"
 	}
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace:   namespace,
 		Name:        "build_info",
-		Help:        "Always 1; its labels say which lvsdr build runs: the module version ((devel) for a build from a checkout) and the Go version.",
-		ConstLabels: prometheus.Labels{"version": version, "go_version": goVersion},
+		Help:        "Always 1; its labels say which lvsdr build runs: version (git describe, dev for an unstamped build), commit and the Go version.",
+		ConstLabels: prometheus.Labels{"version": version.Version, "commit": commit, "goversion": runtime.Version()},
 	}, func() float64 { return 1 })
 }
