@@ -20,7 +20,10 @@ import (
 // (the source of docs/benchmarks.md).
 type syncFigures struct {
 	title string
-	rows  []string
+	// advert describes the pair's VRRP adverts when they are not the sync
+	// pair's own (syncAdvert).
+	advert string
+	rows   []string
 }
 
 func (f *syncFigures) add(format string, args ...any) {
@@ -30,7 +33,11 @@ func (f *syncFigures) add(format string, args ...any) {
 }
 
 func (f *syncFigures) print() {
-	fmt.Printf("\nE2E SYNC figures, %s (VRRPv3 advert %s):\n", f.title, syncAdvert())
+	advert := f.advert
+	if advert == "" {
+		advert = "VRRPv3 advert " + syncAdvert()
+	}
+	fmt.Printf("\nE2E SYNC figures, %s (%s):\n", f.title, advert)
 	for _, r := range f.rows {
 		fmt.Printf("E2E SYNC   %s\n", r)
 	}
