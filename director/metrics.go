@@ -99,12 +99,13 @@ func (o *observer) published() *view {
 	return (*load)()
 }
 
-// drained names the real servers in maintenance, as last published.
-func (o *observer) drained() map[string]bool {
+// drained names the real servers in maintenance, as last published; false
+// before the first view.
+func (o *observer) drained() (map[string]bool, bool) {
 	if v := o.published(); v != nil {
-		return v.drained
+		return v.drained, true
 	}
-	return nil
+	return nil, false
 }
 
 // notifyFailed counts a failed run of the notify hook; it is the hook's

@@ -21,13 +21,14 @@ var (
 
 // RegisterMaintenance registers with reg lvsdr_real_server_maintenance, one
 // series per real server of catalog(), read from drained (the real servers
-// in maintenance, by name) at scrape time.
-func RegisterMaintenance(reg prometheus.Registerer, drained func() map[string]bool, catalog func() *Catalog) {
+// in maintenance, by name, and false while that is not known yet) at
+// scrape time.
+func RegisterMaintenance(reg prometheus.Registerer, drained func() (map[string]bool, bool), catalog func() *Catalog) {
 	reg.MustRegister(maintenance{drained: drained, catalog: catalog})
 }
 
 type maintenance struct {
-	drained func() map[string]bool
+	drained func() (map[string]bool, bool)
 	catalog func() *Catalog
 }
 
@@ -35,10 +36,10 @@ func (maintenance) Describe(ch chan<- *prometheus.Desc) { ch <- maintenanceDesc 
 
 func (m maintenance) Collect(ch chan<- prometheus.Metric) {
 	cat := m.catalog()
-	if cat == nil {
+	drained, known := m.drained()
+	if cat == nil || !known {
 		return
 	}
-	drained := m.drained()
 	for addr, name := range cat.Nodes {
 		ch <- prometheus.MustNewConstMetric(maintenanceDesc, prometheus.GaugeValue, boolValue(drained[name]), name, addr.String())
 	}

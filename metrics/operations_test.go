@@ -16,8 +16,12 @@ import (
 func TestMaintenanceHasASeriesPerRealServer(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	cat := catalogOf(lab())
-	drained := map[string]bool{"n2": true}
-	RegisterMaintenance(reg, func() map[string]bool { return drained }, func() *Catalog { return cat })
+	var drained map[string]bool
+	RegisterMaintenance(reg, func() (map[string]bool, bool) { return drained, drained != nil }, func() *Catalog { return cat })
+	if n, _ := testutil.GatherAndCount(reg); n != 0 {
+		t.Errorf("%d series before maintenance is known, want none (not 0s that would read as out of maintenance)", n)
+	}
+	drained = map[string]bool{"n2": true}
 	want := `
 # HELP lvsdr_real_server_maintenance Whether a real server is in maintenance (director drain): 1 yes, at weight 0 in every service, 0 no. It stays so across restarts until director undrain.
 # TYPE lvsdr_real_server_maintenance gauge
