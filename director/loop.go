@@ -32,6 +32,10 @@ const (
 type loop struct {
 	*Director
 	topo *topology.Topology
+	// opNames names the services and real servers of topo's operations in
+	// the log; built once per topology, not per reconcile.
+	opNames     func(ipvsctl.Op) []any
+	opNamesTopo *topology.Topology
 	// source is the address the checks through the VIP leave from.
 	source netip.Addr
 	r      *ipvsctl.Reconciler
@@ -396,9 +400,11 @@ func (l *loop) reconcile(why reason, step func(ipvsctl.Table, []ipvsctl.ServiceK
 	l.obs.reconciled(why, time.Since(began), ops, scheduled+deletedServices(ops), err)
 	if len(ops) > 0 {
 		// Most resyncs run no operation: name them only when there are.
-		names := opNames(l.topo)
+		if l.opNamesTopo != l.topo {
+			l.opNames, l.opNamesTopo = opNames(l.topo), l.topo
+		}
 		for _, op := range ops {
-			l.Log.Info("ipvs", append(names(op), "op", op.String(), "reason", string(why))...)
+			l.Log.Info("ipvs", append(l.opNames(op), "op", op.String(), "reason", string(why))...)
 		}
 	}
 	l.publish()

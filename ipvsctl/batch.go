@@ -3,6 +3,7 @@ package ipvsctl
 import (
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 )
 
@@ -25,8 +26,11 @@ const (
 
 	nlmsgHeaderLen = 16
 	nlmsgError     = 2
+	nlmsgDone      = 3
 	nlmFRequest    = 0x1
 	nlmFAck        = 0x4
+	nlmFDumpIntr   = 0x10
+	nlmFDump       = 0x300
 )
 
 // opTransport carries netlink datagrams to the kernel and back.
@@ -37,8 +41,9 @@ type opTransport interface {
 	receive(buf []byte, deadline time.Time) (int, error)
 }
 
-// batchWriter writes operations in batches over a transport.
-type batchWriter struct {
+// ipvsConn is lvsdr's generic netlink connection to IPVS: it writes
+// operations in batches and reads the table with dumps.
+type ipvsConn struct {
 	t       opTransport
 	family  uint16
 	seq     uint32
@@ -51,7 +56,7 @@ type batchWriter struct {
 // success). err is set when the exchange itself failed (no answer in time,
 // replies lost): then what the kernel did with the batch in flight is
 // unknown, and so is every operation after it.
-func (w *batchWriter) write(ops []Op) (errnos []int32, err error) {
+func (w *ipvsConn) write(ops []Op) (errnos []int32, err error) {
 	errnos = make([]int32, len(ops))
 	for first := 0; first < len(ops); {
 		last, err := w.pack(ops, first)
@@ -70,7 +75,7 @@ func (w *batchWriter) write(ops []Op) (errnos []int32, err error) {
 // pack encodes ops from first on into w.buf, up to the batch bounds, and
 // returns the index of the last one packed. Message i carries sequence
 // number w.seq+i, so a reply names its operation.
-func (w *batchWriter) pack(ops []Op, first int) (int, error) {
+func (w *ipvsConn) pack(ops []Op, first int) (int, error) {
 	w.buf = w.buf[:0]
 	last, lastAt := first, 0
 	for i := first; i < len(ops) && i-first < batchMaxOps; i++ {
@@ -93,7 +98,7 @@ func (w *batchWriter) pack(ops []Op, first int) (int, error) {
 
 // exchange sends w.buf and reads replies until the acknowledgement of
 // its last message, recording the errno of every failed operation.
-func (w *batchWriter) exchange(errnos []int32, first, last int) error {
+func (w *ipvsConn) exchange(errnos []int32, first, last int) error {
 	deadline := time.Now().Add(w.timeout)
 	if err := w.t.send(w.buf, deadline); err != nil {
 		return fmt.Errorf("send %d IPVS operations: %w", last-first+1, err)
@@ -119,7 +124,7 @@ func (w *batchWriter) exchange(errnos []int32, first, last int) error {
 
 // readReplies records the errors in one datagram of replies and reports
 // whether it held the answer to the batch's last message.
-func (w *batchWriter) readReplies(b []byte, errnos []int32, base uint32, first, last int) (bool, error) {
+func (w *ipvsConn) readReplies(b []byte, errnos []int32, base uint32, first, last int) (bool, error) {
 	done := false
 	for len(b) >= nlmsgHeaderLen {
 		n := int(native.Uint32(b))
@@ -140,6 +145,57 @@ func (w *batchWriter) readReplies(b []byte, errnos []int32, base uint32, first, 
 		b = b[min(nlmsgAlign(n), len(b)):]
 	}
 	return done, nil
+}
+
+// dump sends one dump request and hands the payload of each reply (after
+// the netlink header) to each, until the kernel says the dump is done.
+func (w *ipvsConn) dump(payload []byte, each func([]byte) error) error {
+	seq := w.seq
+	w.seq++
+	w.buf = appendNlmsg(w.buf[:0], w.family, nlmFRequest|nlmFDump, seq, payload)
+	deadline := time.Now().Add(w.timeout)
+	if err := w.t.send(w.buf, deadline); err != nil {
+		return err
+	}
+	if cap(w.reply) == 0 {
+		w.reply = make([]byte, 64<<10)
+	}
+	for {
+		n, err := w.t.receive(w.reply[:cap(w.reply)], deadline)
+		if err != nil {
+			return err
+		}
+		for b := w.reply[:n]; len(b) >= nlmsgHeaderLen; {
+			size := int(native.Uint32(b))
+			if size < nlmsgHeaderLen || size > len(b) {
+				return errors.New("malformed netlink reply from the kernel")
+			}
+			typ, flags, rseq := native.Uint16(b[4:]), native.Uint16(b[6:]), native.Uint32(b[8:])
+			msg := b[nlmsgHeaderLen:size]
+			b = b[min(nlmsgAlign(size), len(b)):]
+			if rseq != seq {
+				continue
+			}
+			switch typ {
+			case nlmsgDone:
+				if flags&nlmFDumpIntr != 0 {
+					return errDumpInterrupted
+				}
+				return nil
+			case nlmsgError:
+				if len(msg) < 4 {
+					return errors.New("short netlink error message")
+				}
+				if errno := -int32(native.Uint32(msg)); errno != 0 {
+					return syscall.Errno(errno)
+				}
+				return nil
+			}
+			if err := each(msg); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 func appendNlmsg(b []byte, family, flags uint16, seq uint32, payload []byte) []byte {

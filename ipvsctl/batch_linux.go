@@ -85,28 +85,39 @@ func (s *netlinkSocket) retry(opt int, deadline time.Time, call func() error) er
 	}
 }
 
-// applyBatch writes ops in batches on the handle's own socket. After a
-// failed exchange the socket is dropped: replies still on their way must
-// not be read as the answers to the next batch.
-func (n *Netlink) applyBatch(ops []Op) ([]error, error) {
+// withConn runs fn on the handle's own connection, opening it first if
+// needed. After a failed exchange the socket is dropped: replies still on
+// their way must not be read as the answers to the next request.
+func (n *Netlink) withConn(fn func(c *ipvsConn) error) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.writer == nil {
+	if n.conn == nil {
 		sock, err := openNetlinkSocket()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		n.socket = sock
-		n.writer = &batchWriter{t: sock, family: n.family, timeout: n.timeout}
+		n.conn = &ipvsConn{t: sock, family: n.family, timeout: n.timeout}
 	}
-	errnos, err := n.writer.write(ops)
-	if err != nil {
+	err := fn(n.conn)
+	var errno syscall.Errno
+	if err != nil && !errors.As(err, &errno) {
+		n.socket.close()
+		n.socket, n.conn = nil, nil
 		if errors.Is(err, ErrTimeout) {
 			err = fmt.Errorf("%w (%s)", err, n.timeout)
 		}
-		n.socket.close()
-		n.socket, n.writer = nil, nil
 	}
+	return err
+}
+
+// applyBatch writes ops in batches.
+func (n *Netlink) applyBatch(ops []Op) ([]error, error) {
+	var errnos []int32
+	err := n.withConn(func(c *ipvsConn) (err error) {
+		errnos, err = c.write(ops)
+		return err
+	})
 	results := make([]error, len(ops))
 	for i, errno := range errnos {
 		if errno != 0 {
@@ -114,6 +125,46 @@ func (n *Netlink) applyBatch(ops []Op) ([]error, error) {
 		}
 	}
 	return results, err
+}
+
+// Services lists every virtual service in the kernel.
+func (n *Netlink) Services() ([]Service, error) {
+	var out []Service
+	err := n.withConn(func(c *ipvsConn) error {
+		return c.dump(encodeDumpServices(), func(reply []byte) error {
+			s, err := decodeService(reply)
+			if err == nil {
+				out = append(out, s)
+			}
+			return err
+		})
+	})
+	if err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
+}
+
+// Destinations lists the destinations of one service.
+func (n *Netlink) Destinations(key ServiceKey) ([]Destination, error) {
+	af := uint16(afInet)
+	if key.FWMark == 0 && key.Address.Is6() {
+		af = afInet6
+	}
+	var out []Destination
+	err := n.withConn(func(c *ipvsConn) error {
+		return c.dump(encodeDumpDestinations(key), func(reply []byte) error {
+			d, err := decodeDestination(reply, af)
+			if err == nil {
+				out = append(out, d)
+			}
+			return err
+		})
+	})
+	if err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
 }
 
 // kernelOpError gives an errno of the kernel the meaning the per-call

@@ -95,7 +95,7 @@ func batchOps(services int) []Op {
 
 func TestBatchWriterSendsManyOperationsPerDatagram(t *testing.T) {
 	f := &fakeGenl{t: t}
-	w := &batchWriter{t: f, family: 42, timeout: time.Second}
+	w := &ipvsConn{t: f, family: 42, timeout: time.Second}
 	ops := batchOps(60) // 660 operations
 	errnos, err := w.write(ops)
 	if err != nil {
@@ -120,7 +120,7 @@ func TestBatchWriterNamesTheOperationsThatFailed(t *testing.T) {
 	ops := batchOps(30) // 330: two datagrams
 	failures := map[int]syscall.Errno{5: syscall.EEXIST, 300: syscall.ENOENT, 329: syscall.ESRCH}
 	f := &fakeGenl{t: t, fail: func(n int, _ uint8) syscall.Errno { return failures[n] }}
-	w := &batchWriter{t: f, family: 42, timeout: time.Second}
+	w := &ipvsConn{t: f, family: 42, timeout: time.Second}
 	errnos, err := w.write(ops)
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +140,7 @@ func TestBatchWriterSkipsRepliesThatAreNotItsOwn(t *testing.T) {
 	stray = native.AppendUint32(stray, 0)
 	stray = native.AppendUint32(stray, 0xffffffea) // -EINVAL
 	f := &fakeGenl{t: t, foreign: stray}
-	w := &batchWriter{t: f, family: 42, timeout: time.Second}
+	w := &ipvsConn{t: f, family: 42, timeout: time.Second}
 	errnos, err := w.write(batchOps(1))
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func TestBatchWriterSkipsRepliesThatAreNotItsOwn(t *testing.T) {
 
 func TestBatchWriterReportsAnExchangeWithNoAnswer(t *testing.T) {
 	f := &fakeGenl{t: t, timeout: true}
-	w := &batchWriter{t: f, family: 42, timeout: time.Second}
+	w := &ipvsConn{t: f, family: 42, timeout: time.Second}
 	if _, err := w.write(batchOps(1)); !errors.Is(err, ErrTimeout) {
 		t.Errorf("got %v, want ErrTimeout", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"sync"
 	"syscall"
 	"time"
@@ -26,10 +25,10 @@ type Netlink struct {
 	timeout time.Duration
 	// family is the IPVS generic netlink family, for the batched writes.
 	family uint16
-	// socket and writer carry the batched writes; nil until the first
-	// one, and after a failed exchange.
+	// socket and conn carry the batched writes and the dumps; nil until
+	// the first, and after a failed exchange.
 	socket *netlinkSocket
-	writer *batchWriter
+	conn   *ipvsConn
 }
 
 // Probe reports whether the kernel has IPVS. On a kernel without it moby/ipvs
@@ -74,7 +73,7 @@ func (n *Netlink) Close() {
 	}
 	if n.socket != nil {
 		n.socket.close()
-		n.socket, n.writer = nil, nil
+		n.socket, n.conn = nil, nil
 	}
 }
 
@@ -117,54 +116,6 @@ func translate(err error) error {
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	return err
-}
-
-// Services lists every virtual service in the kernel.
-func (n *Netlink) Services() ([]Service, error) {
-	var raw []*ipvs.Service
-	err := n.call(func(h *ipvs.Handle) (err error) {
-		raw, err = h.GetServices()
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Service, 0, len(raw))
-	for _, s := range raw {
-		svc, err := fromKernelService(s)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, svc)
-	}
-	return out, nil
-}
-
-// Destinations lists the destinations of one service.
-func (n *Netlink) Destinations(key ServiceKey) ([]Destination, error) {
-	var raw []*ipvs.Destination
-	err := n.call(func(h *ipvs.Handle) (err error) {
-		raw, err = h.GetDestinations(toKernelService(Service{Key: key}))
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Destination, 0, len(raw))
-	for _, d := range raw {
-		addr, ok := netip.AddrFromSlice(d.Address)
-		if !ok {
-			return nil, fmt.Errorf("real server of %s has an unreadable address %v", key, d.Address)
-		}
-		out = append(out, Destination{
-			Address:    addr.Unmap(),
-			Port:       d.Port,
-			Weight:     uint16(d.Weight),
-			Forwarding: fromConnFlags(d.ConnectionFlags),
-			Stats:      fromKernelStats(ipvs.SvcStats(d.Stats), d.ActiveConnections, d.InactiveConnections),
-		})
-	}
-	return out, nil
 }
 
 // AddService adds a service.
@@ -250,29 +201,6 @@ func toKernelService(s Service) *ipvs.Service {
 	return ks
 }
 
-func fromKernelService(s *ipvs.Service) (Service, error) {
-	svc := Service{
-		Scheduler: s.SchedName,
-		Stats:     fromKernelStats(s.Stats, 0, 0),
-	}
-	if s.FWMark != 0 {
-		svc.Key = ServiceKey{FWMark: s.FWMark}
-	} else {
-		addr, ok := netip.AddrFromSlice(s.Address)
-		if !ok {
-			return Service{}, fmt.Errorf("IPVS service with an unreadable address %v", s.Address)
-		}
-		svc.Key = ServiceKey{Protocol: protocolName(s.Protocol), Address: addr.Unmap(), Port: s.Port}
-	}
-	// The kernel adds the HASHED bit to every service it holds; only the
-	// persistent bit is ours to compare.
-	if (s.Flags&^svcFlagHashed)&svcFlagPersistent != 0 {
-		svc.Persistence = s.Timeout
-	}
-	svc.SchedFlags = s.Flags & SchedFlagsMask
-	return svc, nil
-}
-
 func toKernelDestination(d Destination) *ipvs.Destination {
 	kd := &ipvs.Destination{
 		Address:         net.IP(d.Address.AsSlice()),
@@ -298,48 +226,9 @@ func toConnFlags(f Forwarding) uint32 {
 	}
 }
 
-func fromConnFlags(flags uint32) Forwarding {
-	switch flags & connFwdMask {
-	case ipvs.ConnectionFlagMasq:
-		return NAT
-	case ipvs.ConnectionFlagTunnel:
-		return Tunnel
-	case ipvs.ConnectionFlagDirectRoute:
-		return DirectRouting
-	}
-	return Forwarding(fmt.Sprintf("0x%x", flags&connFwdMask))
-}
-
 func protocolNumber(p Protocol) uint16 {
 	if p == UDP {
 		return syscall.IPPROTO_UDP
 	}
 	return syscall.IPPROTO_TCP
-}
-
-func protocolName(n uint16) Protocol {
-	switch n {
-	case syscall.IPPROTO_TCP:
-		return TCP
-	case syscall.IPPROTO_UDP:
-		return UDP
-	}
-	return Protocol(fmt.Sprintf("proto%d", n))
-}
-
-func fromKernelStats(s ipvs.SvcStats, active, inactive int) *Stats {
-	return &Stats{
-		ActiveConns:   active,
-		InactiveConns: inactive,
-		Connections:   uint64(s.Connections),
-		PacketsIn:     uint64(s.PacketsIn),
-		PacketsOut:    uint64(s.PacketsOut),
-		BytesIn:       s.BytesIn,
-		BytesOut:      s.BytesOut,
-		CPS:           uint64(s.CPS),
-		PPSIn:         uint64(s.PPSIn),
-		PPSOut:        uint64(s.PPSOut),
-		BPSIn:         uint64(s.BPSIn),
-		BPSOut:        uint64(s.BPSOut),
-	}
 }

@@ -46,7 +46,6 @@ const (
 	fwdDirectRoute = 3
 
 	svcFlagPersistent = 0x1
-	svcFlagHashed     = 0x2 // set by the kernel on every service it holds
 	connFwdMask       = 0x7
 	fullNetmask       = 0xffffffff
 )

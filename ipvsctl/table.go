@@ -9,10 +9,10 @@ package ipvsctl
 
 import (
 	"cmp"
-	"fmt"
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 )
 
 // Protocol is the transport protocol of a virtual service.
@@ -45,15 +45,18 @@ type ServiceKey struct {
 }
 
 // String formats the key as ipvsadm does: "-t 192.168.0.100:5672".
-func (k ServiceKey) String() string {
+func (k ServiceKey) String() string { return string(k.appendTo(nil)) }
+
+func (k ServiceKey) appendTo(b []byte) []byte {
 	if k.FWMark != 0 {
-		return fmt.Sprintf("-f %d", k.FWMark)
+		return strconv.AppendUint(append(b, "-f "...), uint64(k.FWMark), 10)
 	}
-	flag := "-t"
 	if k.Protocol == UDP {
-		flag = "-u"
+		b = append(b, "-u "...)
+	} else {
+		b = append(b, "-t "...)
 	}
-	return fmt.Sprintf("%s %s", flag, netip.AddrPortFrom(k.Address, k.Port))
+	return netip.AddrPortFrom(k.Address, k.Port).AppendTo(b)
 }
 
 // Compare orders keys by firewall mark (none first), address, port, then
