@@ -76,7 +76,7 @@ type fields map[string]func(value *yaml.Node)
 // problems; the decoders of known keys run in file order. It returns the
 // keys present, to tell required keys and defaults apart.
 func (d *decoder) mapping(n *yaml.Node, path string, fs fields) map[string]*yaml.Node {
-	seen := map[string]*yaml.Node{}
+	seen := make(map[string]*yaml.Node, len(n.Content)/2)
 	if n.Kind != yaml.MappingNode {
 		d.problemf(n, "%s must be a mapping of keys, not %s", path, describe(n))
 		return seen

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -120,7 +121,9 @@ func (d *decoder) service(n *yaml.Node, i int) Service {
 		OnFailure:  Remove,
 		Quorum:     DefaultQuorum,
 	}
-	path := fmt.Sprintf("services[%d]", i)
+	// Concatenation, not fmt: this runs once per entry of files with
+	// thousands of them, on every reload.
+	path := "services[" + strconv.Itoa(i) + "]"
 	if name := mappingValue(n, "name"); name != nil && name.Kind == yaml.ScalarNode {
 		path = fmt.Sprintf("services[%d] (%s)", i, name.Value)
 	}
@@ -199,9 +202,9 @@ func (d *decoder) service(n *yaml.Node, i int) Service {
 func (d *decoder) realServer(n *yaml.Node, i int) (RealServer, *yaml.Node) {
 	var overrides *yaml.Node
 	rs := RealServer{Weight: DefaultWeight}
-	path := fmt.Sprintf("real_servers[%d]", i)
+	path := "real_servers[" + strconv.Itoa(i) + "]"
 	if name := mappingValue(n, "name"); name != nil && name.Kind == yaml.ScalarNode {
-		path = fmt.Sprintf("real_servers[%d] (%s)", i, name.Value)
+		path += " (" + name.Value + ")"
 	}
 	present := d.mapping(n, path, fields{
 		"name":    func(v *yaml.Node) { d.name(v, path+".name", &rs.Name) },
