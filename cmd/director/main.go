@@ -247,33 +247,6 @@ func reloadCommand(o *options) *cobra.Command {
 	}
 }
 
-func statusCommand(o *options) *cobra.Command {
-	var format string
-	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show the services as the kernel has them (weights, connections, rates), with health and drift: from the running director, or from the file and the kernel when none runs",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "table" && format != "json" {
-				return fmt.Errorf("-o %s: want table or json", format)
-			}
-			report, err := director.QueryStatus(o.controlSocket)
-			if errors.Is(err, director.ErrNoDirector) {
-				report, err = o.offlineStatus()
-			}
-			if err != nil {
-				return err
-			}
-			if format == "json" {
-				return director.WriteStatusJSON(cmd.OutOrStdout(), report)
-			}
-			return director.WriteStatus(cmd.OutOrStdout(), report)
-		},
-	}
-	cmd.Flags().StringVarP(&format, "output", "o", "table", "table or json")
-	return cmd
-}
-
 // offlineStatus reports from the file and the kernel when no director runs:
 // health is unknown.
 func (o *options) offlineStatus() (director.Report, error) {
