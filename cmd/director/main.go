@@ -168,18 +168,35 @@ func systemdNotify(log *slog.Logger) func(state string) {
 
 func validateCommand(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:   "validate",
-		Short: "Check the topology file and report every problem",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			topo, err := topology.LoadDirector(o.config)
+		Use:   "validate [FILE]",
+		Short: "Check the topology file (FILE, else --config) and report every problem",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			file, err := validateTarget(o.config, cmd.Flags().Changed("config"), args)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid: VIP %s, %d services, %d real servers\n", o.config, topo.VIP, len(topo.Services), len(topo.RealServers))
+			topo, err := topology.LoadDirector(file)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid: VIP %s, %d services, %d real servers\n", file, topo.VIP, len(topo.Services), len(topo.RealServers))
 			return nil
 		},
 	}
+}
+
+// validateTarget is the file validate checks: the one given as argument,
+// else --config; naming two different files is a mistake to point out, not
+// to settle by picking one.
+func validateTarget(config string, configSet bool, args []string) (string, error) {
+	if len(args) == 0 {
+		return config, nil
+	}
+	if configSet && filepath.Clean(config) != filepath.Clean(args[0]) {
+		return "", fmt.Errorf("validate %s and --config %s: give one file", args[0], config)
+	}
+	return args[0], nil
 }
 
 // guard refuses a one-shot command that would fight a running director.

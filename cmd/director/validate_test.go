@@ -1,0 +1,45 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestValidateTakesTheFileAsArgument(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	data, err := os.ReadFile("../../deploy/examples/rabbitmq.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(good, data, 0o644)
+	os.WriteFile(bad, []byte(strings.Replace(string(data), "scheduler: wrr", "scheduler: wwr", 1)), 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		out  string // a prefix of the output
+		err  string // a part of the error
+	}{
+		{name: "argument", args: []string{"validate", good}, out: good + ": valid: VIP 192.168.0.100"},
+		{name: "--config", args: []string{"validate", "--config", good}, out: good + ": valid"},
+		{name: "the argument is checked, not the default", args: []string{"validate", bad}, err: bad + ":"},
+		{name: "both, the same file", args: []string{"validate", "--config", good, filepath.Join(dir, ".", "good.yaml")}, out: filepath.Join(dir, ".", "good.yaml") + ": valid"},
+		{name: "both, different files", args: []string{"validate", "--config", bad, good}, err: "validate " + good + " and --config " + bad + ": give one file"},
+		{name: "two arguments", args: []string{"validate", good, bad}, err: "accepts at most 1 arg"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := execute(tc.args...)
+			switch {
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Errorf("error %v, want one with %q", err, tc.err)
+			case tc.err != "" && strings.Contains(tc.err, "give one") && strings.Contains(err.Error(), "\n"):
+				t.Errorf("error on more than one line: %v", err)
+			case tc.err == "" && (err != nil || !strings.HasPrefix(out, tc.out)):
+				t.Errorf("output %q, %v; want %q", out, err, tc.out)
+			}
+		})
+	}
+}
