@@ -42,11 +42,12 @@ e2e:
 	test/e2e/run.sh
 
 # The failover of a pair of directors measured at VRRP v3 100 ms, beside
-# keepalived's own pair, and a real RabbitMQ client across a failover, in
+# keepalived's own pair (VRRP, and its lvs_sync_daemon on the connection
+# sync tests), and a real RabbitMQ client across a failover, in
 # the VM: they need a machine quiet enough for sub-second timers and
 # RabbitMQ's start in an emulated VM (make test leaves these out).
 e2e-failover:
-	LVSDR_E2E_SKIP= LVSDR_E2E_SYNC_ADVERT= LVSDR_E2E_ARGS="-test.run ^(TestHA|TestSyncFailover)" test/e2e/run.sh
+	LVSDR_E2E_SKIP= LVSDR_E2E_SYNC_ADVERT= LVSDR_E2E_ARGS="-test.run ^(TestHA|TestSyncFailover|TestSyncKeepalivedPair)" test/e2e/run.sh
 
 # The AMQP and HTTP checks against a real RabbitMQ on loopback, stopped and
 # started under them.
