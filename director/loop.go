@@ -3,6 +3,7 @@ package director
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/netip"
 	"time"
@@ -239,7 +240,13 @@ func (d *Director) Run(ctx context.Context) error {
 // goroutine: it records and reports it, and wakes the loop.
 func (l *loop) onTransition(t healthcheck.Transition) {
 	l.obs.transition(t)
-	l.Log.Info("check state changed", "service", t.Key.Service, "real_server", t.Key.RealServer, "check", t.Key.Check, "from", t.From, "to", t.To, "error", errString(t.Err))
+	// A server going down is what an operator must see in the log; its
+	// return is routine.
+	level := slog.LevelInfo
+	if t.To == healthcheck.Down {
+		level = slog.LevelWarn
+	}
+	l.Log.Log(context.Background(), level, "check state changed", "service", t.Key.Service, "real_server", t.Key.RealServer, "check", t.Key.Check, "from", t.From, "to", t.To, "error", errString(t.Err))
 	l.hook.Load().Send(notify.Event{Kind: notify.KindCheck, Service: t.Key.Service, Node: t.Key.RealServer, Check: t.Key.Check,
 		Previous: t.From.String(), State: t.To.String(), Error: errString(t.Err), At: t.At})
 	l.pending.Add(1)
