@@ -106,6 +106,9 @@ type Manager struct {
 	wg      sync.WaitGroup
 	running bool
 
+	// dropped are the removed entries of the fast path, for the scheduler
+	// to tell the poller of.
+	dropped []*entry
 	// done are the results of fast probes; the scheduler's alone.
 	done []result
 	// emit holds what to tell notify and the observers once m.mu is let go;
@@ -145,6 +148,9 @@ type poller interface {
 	start(e *entry)
 	// scheduled is told of every entry put on the heap. Manager.mu is held.
 	scheduled(e *entry)
+	// forget lets go of what a removed entry kept between its probes (the
+	// fast path's socket). Called from the scheduler, Manager.mu not held.
+	forget(e *entry)
 	// slack is how early an entry may start with others due before it.
 	slack() time.Duration
 	// park readies the wait for the heap's earliest entry. Manager.mu is
@@ -259,6 +265,9 @@ func (m *Manager) drop(e *entry) {
 	if e.index >= 0 {
 		m.heap.remove(e.index)
 	}
+	if e.fast != nil {
+		m.dropped = append(m.dropped, e)
+	}
 }
 
 // schedule makes e due at due. m.mu is held.
@@ -332,7 +341,7 @@ func (m *Manager) Stop() {
 // are due, and waits for the next due time or an event.
 func (m *Manager) run() {
 	defer m.wg.Done()
-	var starts []*entry
+	var starts, dropped []*entry
 	for {
 		m.mu.Lock()
 		if m.stopped {
@@ -345,8 +354,13 @@ func (m *Manager) run() {
 		now := m.clock.Now()
 		m.applyResults()
 		starts = m.startDue(now, starts[:0])
+		dropped, m.dropped = m.dropped, dropped[:0]
 		m.mu.Unlock()
 
+		for i, e := range dropped {
+			m.poll.forget(e)
+			dropped[i] = nil
+		}
 		m.emitEvents()
 		for i, e := range starts {
 			m.poll.start(e)

@@ -34,6 +34,8 @@ func (p *chanPoller) scheduled(e *entry) {
 	p.fresh = append(p.fresh, e)
 }
 
+func (p *chanPoller) forget(*entry) {}
+
 // slack is none: on a fake clock every probe starts when it is due, to the
 // nanosecond a test expects.
 func (p *chanPoller) slack() time.Duration { return 0 }

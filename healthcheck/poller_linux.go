@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -42,6 +43,14 @@ type tcpFast struct {
 	address        string
 	addr           *net.TCPAddr
 	raw            rawSocket
+	// bindNoPort: the dialer binds an address without a port, so the port
+	// is left to connect (IP_BIND_ADDRESS_NO_PORT) instead of a bind-time
+	// search that every TIME_WAIT socket of the address makes longer.
+	bindNoPort bool
+	// fd is the target's probe socket between probes: open, its FIN sent,
+	// for the next probe to reuse once the server's FIN has closed it; -1
+	// when there is none.
+	fd int
 }
 
 // rawSocket hands the probe's socket to a dialer's Control hook.
@@ -70,7 +79,7 @@ func prepareTCP(pr Prober) *tcpFast {
 	if err != nil || ap.Addr().Zone() != "" || ap.Addr().Is4In6() {
 		return nil
 	}
-	f := &tcpFast{address: tp.Address, addr: net.TCPAddrFromAddrPort(ap)}
+	f := &tcpFast{address: tp.Address, addr: net.TCPAddrFromAddrPort(ap), fd: -1}
 	f.family, f.network, f.remote = sockaddr(ap.Addr(), ap.Port())
 	if d := tp.Dialer; d != nil {
 		if d.Timeout != 0 || !d.Deadline.IsZero() || d.Resolver != nil || d.Cancel != nil || d.MultipathTCP() {
@@ -87,6 +96,7 @@ func prepareTCP(pr Prober) *tcpFast {
 				return nil
 			}
 			f.local = local
+			f.bindNoPort = lap.Port() == 0
 		}
 		f.control, f.controlContext = d.Control, d.ControlContext
 	}
@@ -104,9 +114,11 @@ func sockaddr(a netip.Addr, port uint16) (family int, network string, sa unix.So
 const (
 	phaseFree uint8 = iota
 	phaseConnecting
-	// phaseClosing: the check passed and sent its FIN; the socket waits
-	// for the server's, at most finWait.
-	phaseClosing
+	// phaseIdle: the check passed and sent its FIN; the socket waits,
+	// without a wake-up, for the target's next probe, which reuses it
+	// (connect to AF_UNSPEC) if the server's FIN has closed it by then and
+	// closes it otherwise.
+	phaseIdle
 )
 
 // socketSlot is the poller's record of one open socket, indexed by its fd.
@@ -117,6 +129,9 @@ type socketSlot struct {
 	// that had the same fd.
 	gen   uint32
 	phase uint8
+	// forgotten: the target was removed while the socket connected; the
+	// socket closes when the connect ends.
+	forgotten bool
 }
 
 // ioDeadline is when a socket's phase times out.
@@ -128,20 +143,44 @@ type ioDeadline struct {
 
 // epollPoller is the TCP fast path: the scheduler goroutine connects
 // non-blocking sockets and waits for all of them, its next due time and its
-// wake-ups in one epoll_wait.
+// wake-ups on one epoll set. It does not block in epoll_wait itself: the
+// set's descriptor waits in the Go runtime's poller like any socket, so the
+// scheduler parks as a goroutine does (a thread blocked in a system call
+// makes the runtime hand its P over and poll for it, which cost more than
+// the probes on an emulated CPU).
 type epollPoller struct {
 	m      *Manager
 	epfd   int
 	wakefd int
+	// file holds epfd in the runtime's poller; raw reads it.
+	file *os.File
+	raw  syscall.RawConn
+	// ready is p.poll as a func value, made once: a probe allocates
+	// nothing.
+	ready func(fd uintptr) bool
+	n     int
+	err   error
+	// deadline is the read deadline last set on file.
+	deadline time.Time
 	// wakePending spares the eventfd write when a wake-up is already on
 	// its way.
 	wakePending atomic.Bool
 	next        time.Time
-	events      []unix.EpollEvent
-	slots       []socketSlot
-	deadlines   deadlineHeap
-	buf         []byte
+	// clockNow is the time of the last epoll return, moved on every
+	// clockEvery probe starts: one clock read serves several (reading the
+	// clock is a system call on some virtual machines).
+	clockNow  time.Time
+	sinceRead int
+	events    []unix.EpollEvent
+	slots     []socketSlot
+	deadlines deadlineHeap
+	buf       []byte
 }
+
+// clockEvery is how many probe starts share one reading of the clock: a
+// probe's connect_timeout may start up to this many connects early, a
+// fraction of a millisecond.
+const clockEvery = 8
 
 func newEpollPoller(m *Manager) (*epollPoller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -159,33 +198,73 @@ func newEpollPoller(m *Manager) (*epollPoller, error) {
 		unix.Close(wakefd)
 		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
 	}
-	return &epollPoller{m: m, epfd: epfd, wakefd: wakefd, events: make([]unix.EpollEvent, 256), buf: make([]byte, 512)}, nil
+	// The runtime's poller takes only non-blocking descriptors; the flag
+	// changes nothing for epoll_wait, which has its own timeout.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil, fmt.Errorf("epoll set non-blocking: %w", err)
+	}
+	file := os.NewFile(uintptr(epfd), "healthcheck-epoll")
+	raw, err := file.SyscallConn()
+	if err != nil {
+		file.Close()
+		unix.Close(wakefd)
+		return nil, fmt.Errorf("epoll in the runtime poller: %w", err)
+	}
+	p := &epollPoller{m: m, epfd: epfd, wakefd: wakefd, file: file, raw: raw, events: make([]unix.EpollEvent, 256), buf: make([]byte, 512)}
+	p.ready = p.poll
+	p.clockNow = time.Now()
+	return p, nil
 }
 
-// start opens, binds and marks as the prober's dialer would, and connects
-// without blocking. connect_timeout runs from here: when the connect
-// starts, not when the probe was due.
+// poll collects the set's ready events without blocking; false asks the
+// runtime to wait until the set is readable.
+func (p *epollPoller) poll(fd uintptr) bool {
+	p.n, p.err = unix.EpollWait(int(fd), p.events, 0)
+	if p.err == unix.EINTR {
+		p.n, p.err = 0, nil
+	}
+	return p.n > 0 || p.err != nil
+}
+
+// now returns the time for the next probe start: a fresh reading every
+// clockEvery starts, the last one otherwise.
+func (p *epollPoller) now() time.Time {
+	if p.sinceRead++; p.sinceRead >= clockEvery {
+		p.clockNow, p.sinceRead = time.Now(), 0
+	}
+	return p.clockNow
+}
+
+// start connects the target's socket without blocking: the socket its
+// last probe left, if the server has closed it, or a new one, opened,
+// bound and marked as the prober's dialer would. connect_timeout runs from
+// here: when the connect starts, not when the probe was due.
 func (p *epollPoller) start(e *entry) {
 	f := e.fast
-	fd, err := unix.Socket(f.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
-	if err != nil {
-		// Out of descriptors or memory: the checker's shortage, not the
-		// server's failure.
-		p.m.done = append(p.m.done, result{e: e, err: err, at: time.Now(), local: true})
-		return
-	}
-	started := time.Now()
-	f.raw.fd = fd
-	switch {
-	case f.controlContext != nil:
-		err = f.controlContext(context.Background(), f.network, f.address, &f.raw)
-	case f.control != nil:
-		err = f.control(f.network, f.address, &f.raw)
-	}
-	if err == nil && f.local != nil {
-		if err = unix.Bind(fd, f.local); err != nil {
-			err = os.NewSyscallError("bind", err)
+	started := p.now()
+	fd, fresh := -1, false
+	if f.fd >= 0 {
+		if p.recycle(f.fd) {
+			fd = f.fd
+			p.slots[fd].phase = phaseFree // nothing left to read
+		} else {
+			p.closeSocket(f.fd)
 		}
+		f.fd = -1
+	}
+	var err error
+	if fd < 0 {
+		var local bool
+		fd, local, err = p.open(f)
+		if local {
+			// Out of descriptors or memory: the checker's shortage, not the
+			// server's failure.
+			p.m.done = append(p.m.done, result{e: e, err: err, at: started, local: true})
+			return
+		}
+		fresh = true
 	}
 	if err == nil {
 		err = unix.Connect(fd, f.remote)
@@ -194,34 +273,93 @@ func (p *epollPoller) start(e *entry) {
 			err = nil
 		case unix.EADDRNOTAVAIL, unix.EAGAIN, unix.ENOBUFS, unix.ENOMEM:
 			// No local port or buffer: the checker's shortage.
-			unix.Close(fd)
-			p.m.done = append(p.m.done, result{e: e, err: os.NewSyscallError("connect", err), at: time.Now(), local: true})
+			p.closeSocket(fd)
+			p.m.done = append(p.m.done, result{e: e, err: os.NewSyscallError("connect", err), at: started, local: true})
 			return
 		default:
 			err = os.NewSyscallError("connect", err)
 		}
 	}
 	if err == nil {
-		// Edge-triggered, every event at once: the connect's completion and
-		// later the server's FIN come without another epoll_ctl. Closing
-		// the socket takes it out of the set.
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
-		if err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-			unix.Close(fd)
-			p.m.done = append(p.m.done, result{e: e, err: err, at: time.Now(), local: true})
+		// One event, edge-triggered, then nothing until the next probe
+		// re-arms it: the connect's completion wakes the scheduler, the
+		// server's FIN does not.
+		ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLET | unix.EPOLLONESHOT, Fd: int32(fd)}
+		op := unix.EPOLL_CTL_MOD
+		if fresh {
+			op = unix.EPOLL_CTL_ADD
+		}
+		if err = unix.EpollCtl(p.epfd, op, fd, &ev); err != nil {
+			p.closeSocket(fd)
+			p.m.done = append(p.m.done, result{e: e, err: err, at: started, local: true})
 			return
 		}
 	}
 	if err != nil {
-		unix.Close(fd)
-		p.fail(e, err, started, time.Now())
+		p.closeSocket(fd)
+		p.fail(e, err, started, started)
 		return
 	}
 	s := p.slot(fd)
-	s.e, s.started, s.phase = e, started, phaseConnecting
+	s.e, s.started, s.phase, s.forgotten = e, started, phaseConnecting, false
 	s.gen++
 	p.deadlines.push(ioDeadline{at: started.Add(e.target.ConnectTimeout), fd: int32(fd), gen: s.gen})
 }
+
+// open returns a new socket for f, its Control hooks run and bound as the
+// dialer says. local reports a failure of the checker's own (no socket to
+// be had); any other error is the dialer's, and fails the probe as a dial
+// through net would.
+func (p *epollPoller) open(f *tcpFast) (fd int, local bool, err error) {
+	fd, err = unix.Socket(f.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return -1, true, os.NewSyscallError("socket", err)
+	}
+	p.slot(fd)
+	f.raw.fd = fd
+	switch {
+	case f.controlContext != nil:
+		err = f.controlContext(context.Background(), f.network, f.address, &f.raw)
+	case f.control != nil:
+		err = f.control(f.network, f.address, &f.raw)
+	}
+	if err == nil && f.local != nil {
+		if f.bindNoPort {
+			// Not supported before Linux 4.2: bind then searches a port, as
+			// net does.
+			unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+		}
+		if err = unix.Bind(fd, f.local); err != nil {
+			err = os.NewSyscallError("bind", err)
+		}
+	}
+	return fd, false, err
+}
+
+// unspec is a socket address of family AF_UNSPEC: connecting a TCP socket
+// to it dissolves the socket's last connection, so it can connect again.
+var unspec [unsafe.Sizeof(unix.RawSockaddrInet6{})]byte
+
+// recycle readies an idle socket for another connect, and reports whether
+// it could. Only a socket the server's FIN has closed is reused (its
+// connection now a TIME_WAIT entry of the kernel's, with no socket):
+// dissolving one still open would reset it.
+func (p *epollPoller) recycle(fd int) bool {
+	// The state is the first byte of struct tcp_info: ask for that alone
+	// (x/sys/unix's helper allocates the whole struct on the heap).
+	var state [1]byte
+	size := uint32(len(state))
+	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_INFO,
+		uintptr(unsafe.Pointer(&state[0])), uintptr(unsafe.Pointer(&size)), 0)
+	if errno != 0 || size != 1 || state[0] != tcpClose {
+		return false
+	}
+	_, _, errno = unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&unspec)), uintptr(len(unspec)))
+	return errno == 0
+}
+
+// tcpClose is TCP_CLOSE of the kernel's TCP states (include/net/tcp_states.h).
+const tcpClose = 7
 
 func (p *epollPoller) slot(fd int) *socketSlot {
 	for fd >= len(p.slots) {
@@ -236,6 +374,22 @@ func (p *epollPoller) fail(e *entry, err error, started, now time.Time) {
 
 func (p *epollPoller) scheduled(*entry) {}
 
+// forget closes the socket a removed target kept for its next probe, or
+// has it closed when its connect ends.
+func (p *epollPoller) forget(e *entry) {
+	f := e.fast
+	if f == nil || f.fd < 0 {
+		return
+	}
+	fd := f.fd
+	f.fd = -1
+	if s := &p.slots[fd]; s.phase == phaseConnecting {
+		s.forgotten = true
+		return
+	}
+	p.closeSocket(fd)
+}
+
 // epollSlack is how early the fast path starts a probe with others: at most
 // 200 wake-ups a second to start probes, whatever their number.
 const epollSlack = 5 * time.Millisecond
@@ -249,31 +403,34 @@ func (p *epollPoller) park(m *Manager) {
 	}
 }
 
-// wait blocks in epoll_wait until the earlier of the next due probe and
-// the next socket deadline. It handles every ready socket before any
-// deadline: a connect the kernel completed in time passes even when the
-// checker itself got the CPU late.
+// wait waits, on the runtime's poller, until the earlier of the next due
+// probe and the next socket deadline, an event of a socket or a wake-up. It
+// handles every ready socket before any deadline: a connect the kernel
+// completed in time passes even when the checker itself got the CPU late.
 func (p *epollPoller) wait(hurry bool) {
-	timeout := -1
+	p.n, p.err = 0, nil
+	until := p.next
+	if len(p.deadlines) > 0 && (until.IsZero() || p.deadlines[0].at.Before(until)) {
+		until = p.deadlines[0].at
+	}
 	if hurry {
-		timeout = 0
+		p.poll(uintptr(p.epfd))
 	} else {
-		until := p.next
-		if len(p.deadlines) > 0 && (until.IsZero() || p.deadlines[0].at.Before(until)) {
-			until = p.deadlines[0].at
+		if !until.Equal(p.deadline) {
+			p.file.SetReadDeadline(until)
+			p.deadline = until
 		}
-		if !until.IsZero() {
-			// Round up to the millisecond: epoll_wait counts in them, and
-			// waking early would only spin.
-			d := time.Until(until)
-			timeout = 0
-			if d > 0 {
-				timeout = int((d + time.Millisecond - 1) / time.Millisecond)
-			}
+		// A deadline already past returns at once, before any look at the
+		// set: look once without waiting.
+		if err := p.raw.Read(p.ready); errors.Is(err, os.ErrDeadlineExceeded) {
+			p.poll(uintptr(p.epfd))
+		} else if err != nil && p.err == nil {
+			p.err = err
 		}
 	}
-	n, err := unix.EpollWait(p.epfd, p.events, timeout)
 	now := time.Now()
+	p.clockNow, p.sinceRead = now, 0
+	n, err := p.n, p.err
 	for err == nil && n > 0 {
 		for i := range n {
 			p.handle(p.events[i], now)
@@ -286,18 +443,13 @@ func (p *epollPoller) wait(hurry bool) {
 	for len(p.deadlines) > 0 && !p.deadlines[0].at.After(now) {
 		d := p.deadlines.pop()
 		s := &p.slots[d.fd]
-		if s.gen != d.gen {
+		if s.gen != d.gen || s.phase != phaseConnecting {
 			continue
 		}
-		switch s.phase {
-		case phaseConnecting:
-			e, started := s.e, s.started
-			p.closeSocket(int(d.fd))
+		e, started, forgotten := s.e, s.started, s.forgotten
+		p.closeSocket(int(d.fd))
+		if !forgotten {
 			p.fail(e, os.ErrDeadlineExceeded, started, now)
-		case phaseClosing:
-			// The server kept its side open past finWait: let go, as the
-			// goroutine prober does.
-			p.closeSocket(int(d.fd))
 		}
 	}
 }
@@ -311,72 +463,65 @@ func (p *epollPoller) handle(ev unix.EpollEvent, now time.Time) {
 		return
 	}
 	s := &p.slots[fd]
-	switch s.phase {
-	case phaseConnecting:
-		if ev.Events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
-			return
-		}
-		// Writable without an error or a hang-up is connected; only a
-		// failure needs SO_ERROR to say why.
-		var err error
-		if ev.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 || ev.Events&unix.EPOLLOUT == 0 {
-			soErr, gerr := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-			switch {
-			case gerr != nil:
-				err = gerr
-			case soErr != 0:
-				err = syscall.Errno(soErr)
-			default:
-				err = syscall.ECONNRESET
-			}
-		}
-		e, started := s.e, s.started
-		if err != nil {
-			p.closeSocket(fd)
-			p.fail(e, os.NewSyscallError("connect", err), started, now)
-			return
-		}
-		p.m.done = append(p.m.done, result{e: e, latency: now.Sub(started), at: now})
-		// Close with FIN, never RST (see TCPProber.Probe): send ours, then
-		// read to the server's before closing.
-		if unix.Shutdown(fd, unix.SHUT_WR) != nil {
-			p.closeSocket(fd)
-			return
-		}
-		s.phase = phaseClosing
-		s.e = nil
-		p.deadlines.push(ioDeadline{at: now.Add(finWait), fd: int32(fd), gen: s.gen})
-		if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-			p.drain(fd)
-		}
-	case phaseClosing:
-		p.drain(fd)
+	if s.phase != phaseConnecting || ev.Events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
+		return
 	}
-}
-
-// drain reads what the server sent until it would block, and closes the
-// socket at the server's FIN (or an error).
-func (p *epollPoller) drain(fd int) {
-	for {
-		n, err := unix.Read(fd, p.buf)
+	// Writable without an error or a hang-up is connected; only a failure
+	// needs SO_ERROR to say why.
+	var err error
+	if ev.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 || ev.Events&unix.EPOLLOUT == 0 {
+		soErr, gerr := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
 		switch {
-		case n > 0:
-			continue
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			return
+		case gerr != nil:
+			err = gerr
+		case soErr != 0:
+			err = syscall.Errno(soErr)
+		default:
+			err = syscall.ECONNRESET
 		}
+	}
+	e, started, forgotten := s.e, s.started, s.forgotten
+	if err != nil || forgotten {
+		p.closeSocket(fd)
+		if !forgotten {
+			p.fail(e, os.NewSyscallError("connect", err), started, now)
+		}
+		return
+	}
+	p.m.done = append(p.m.done, result{e: e, latency: now.Sub(started), at: now})
+	// Close with FIN, never RST (see TCPProber.Probe): send ours and keep
+	// the socket, so whatever the server sends before its own FIN is
+	// received, not reset. The next probe finds it closed by that FIN and
+	// reuses it.
+	if unix.Shutdown(fd, unix.SHUT_WR) != nil {
 		p.closeSocket(fd)
 		return
 	}
+	s.phase = phaseIdle
+	e.fast.fd = fd
 }
 
+// closeSocket closes a probe socket. One the server has not closed yet
+// is read first, so that no unread data makes the kernel answer with RST.
 func (p *epollPoller) closeSocket(fd int) {
+	s := p.slot(fd)
+	if s.phase == phaseIdle {
+		p.drain(fd)
+	}
 	unix.Close(fd)
-	s := &p.slots[fd]
-	s.e, s.phase = nil, phaseFree
+	s.e, s.phase, s.forgotten = nil, phaseFree, false
 	s.gen++
+}
+
+// drain reads what the server sent until it would block or ends.
+func (p *epollPoller) drain(fd int) {
+	for {
+		n, err := unix.Read(fd, p.buf)
+		if n > 0 || err == unix.EINTR {
+			continue
+		}
+		return
+	}
 }
 
 // wakeWord is what a wake-up writes to the eventfd: a counter of 1.
@@ -400,7 +545,7 @@ func (p *epollPoller) close() {
 
 // release closes the poller's own descriptors, once nothing can wake it.
 func (p *epollPoller) release() {
-	unix.Close(p.epfd)
+	p.file.Close()
 	unix.Close(p.wakefd)
 }
 

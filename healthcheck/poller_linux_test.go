@@ -316,3 +316,155 @@ func TestFastPathReadsAGreetingAndClosesWithFIN(t *testing.T) {
 		t.Errorf("server read %v, want io.EOF (FIN); a reset shows as ECONNRESET", err)
 	}
 }
+
+// answerFIN accepts n connections on ln, one at a time, reads each to the
+// prober's FIN and closes it, and sends each read's error.
+func answerFIN(ln *net.TCPListener, n int) <-chan error {
+	seen := make(chan error, n)
+	go func() {
+		for range n {
+			conn, err := ln.Accept()
+			if err != nil {
+				seen <- err
+				return
+			}
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err = conn.Read(make([]byte, 16))
+			conn.Close()
+			seen <- err
+		}
+	}()
+	return seen
+}
+
+// probeOnce runs one probe of e on p and returns its result.
+func probeOnce(t *testing.T, m *Manager, p *epollPoller, e *entry) result {
+	t.Helper()
+	p.start(e)
+	for len(m.done) == 0 {
+		p.wait(false)
+	}
+	r := m.done[0]
+	m.done = m.done[:0]
+	return r
+}
+
+// The socket of a passed probe, once the server's FIN has closed it, serves
+// the target's next probe: no socket, close or epoll registration a probe.
+// Every connection still ends with FIN both ways.
+func TestFastPathReusesTheSocketTheServerClosed(t *testing.T) {
+	ln := listen(t)
+	seen := answerFIN(ln, 3)
+	m := &Manager{clock: clock.Real{}}
+	p, err := newEpollPoller(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.release()
+	defer p.close()
+	tg := fastTarget(Key{"amqp", "n1", "tcp"}, &TCPProber{Address: ln.Addr().String()})
+	e := &entry{target: tg, fast: prepareTCP(tg.Prober)}
+	var ino uint64
+	for i := range 3 {
+		if r := probeOnce(t, m, p, e); r.err != nil {
+			t.Fatalf("probe %d: %v", i+1, r.err)
+		}
+		// On loopback the server's FIN reaches the probe socket within the
+		// server's close.
+		if err := <-seen; !errors.Is(err, io.EOF) {
+			t.Fatalf("probe %d: server read %v, want io.EOF (FIN); a reset shows as ECONNRESET", i+1, err)
+		}
+		if e.fast.fd < 0 {
+			t.Fatalf("probe %d kept no socket for the next", i+1)
+		}
+		// A socket's number comes back with the next socket; its inode
+		// does not.
+		var st unix.Stat_t
+		if err := unix.Fstat(e.fast.fd, &st); err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 && st.Ino != ino {
+			t.Errorf("probe %d on socket inode %d, want the first probe's %d", i+1, st.Ino, ino)
+		}
+		ino = st.Ino
+	}
+}
+
+// A server that keeps its side open after the probe's FIN does not get its
+// connection dissolved (that would send RST): the next probe takes a new
+// socket, and the old one closes with nothing unread.
+func TestFastPathClosesASocketTheServerKeptOpen(t *testing.T) {
+	ln := listen(t)
+	m := &Manager{clock: clock.Real{}}
+	p, err := newEpollPoller(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.release()
+	defer p.close()
+	tg := fastTarget(Key{"amqp", "n1", "tcp"}, &TCPProber{Address: ln.Addr().String()})
+	e := &entry{target: tg, fast: prepareTCP(tg.Prober)}
+	if r := probeOnce(t, m, p, e); r.err != nil {
+		t.Fatal(r.err)
+	}
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The server talks after the probe's FIN and stays open.
+	if _, err := conn.Write([]byte("late greeting\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if r := probeOnce(t, m, p, e); r.err != nil {
+		t.Fatal(r.err)
+	}
+	second, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	// A reset would have closed the server's side (loopback delivers it
+	// within the probe's system call); the server must still be in
+	// CLOSE_WAIT, its connection ended by the probe's FIN alone.
+	raw, err := conn.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info *unix.TCPInfo
+	raw.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	const closeWait = 8
+	if info.State != closeWait {
+		t.Errorf("first connection: server in TCP state %d, want CLOSE_WAIT (%d); 7 (CLOSE) is a reset", info.State, closeWait)
+	}
+}
+
+// A removed target's socket is closed, at once when idle.
+func TestFastPathForgetClosesTheKeptSocket(t *testing.T) {
+	ln := listen(t)
+	seen := answerFIN(ln, 1)
+	m := &Manager{clock: clock.Real{}}
+	p, err := newEpollPoller(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.release()
+	defer p.close()
+	tg := fastTarget(Key{"amqp", "n1", "tcp"}, &TCPProber{Address: ln.Addr().String()})
+	e := &entry{target: tg, fast: prepareTCP(tg.Prober)}
+	if r := probeOnce(t, m, p, e); r.err != nil {
+		t.Fatal(r.err)
+	}
+	<-seen
+	fd := e.fast.fd
+	p.forget(e)
+	if e.fast.fd != -1 || p.slots[fd].phase != phaseFree {
+		t.Fatalf("after forget: target socket %d, slot phase %d; want none and free", e.fast.fd, p.slots[fd].phase)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
+		t.Errorf("socket %d after forget: fcntl %v, want EBADF (closed)", fd, err)
+	}
+}

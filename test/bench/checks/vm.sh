@@ -56,6 +56,7 @@ fi
 # In the VM, from here on.
 bin=${LVSDR_BENCH_BIN:?}
 warmup=${LVSDR_BENCH_WARMUP:-15}
+order=${LVSDR_BENCH_ORDER:-keepalived director checker}
 window=${LVSDR_BENCH_WINDOW:-20}
 checks=$((services * nodes))
 work=$(mktemp -d)
@@ -114,16 +115,20 @@ director_ns() {
 }
 
 up() { awk '$1 == "->" && $4 ~ /^[0-9]+$/ && $4 > 0 { n++ } END { print n + 0 }' "$ipvs"; }
-# ticks PID...: utime + stime of the processes, in USER_HZ.
+# ticks PID...: utime + stime of the processes, then stime alone, in
+# USER_HZ.
 ticks() {
-	local p total=0 f
+	local p total=0 sys=0 f
 	for p in "$@"; do
 		f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
 		set -- $f
 		total=$((total + ${12} + ${13}))
+		sys=$((sys + ${13}))
 	done
-	echo $total
+	echo $total $sys
 }
+# machine: the VM's busy and softirq ticks, from /proc/stat.
+machine() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $8 }' /proc/stat; }
 named() {
 	local p
 	for p in /proc/[0-9]*; do
@@ -139,10 +144,11 @@ hz=$(getconf CLK_TCK)
 # measure NAME PID...: the window's CPU, the up-count at its end and the
 # lowest seen, read every 5 s, over the window.
 measure() {
-	local name=$1 t0 t1 c0 c1 low=$checks u i
+	local name=$1 t0 t1 c0 c1 m0 m1 low=$checks u i
 	shift
 	sleep "$warmup"
 	c0=$(ticks "$@")
+	m0=$(machine)
 	t0=$EPOCHREALTIME
 	for ((i = 0; i < window; i += 5)); do
 		sleep 5
@@ -150,44 +156,94 @@ measure() {
 		((u < low)) && low=$u
 	done
 	c1=$(ticks "$@")
+	m1=$(machine)
 	t1=$EPOCHREALTIME
-	awk -v name="$name" -v c=$((c1 - c0)) -v hz="$hz" -v a="$t0" -v b="$t1" -v up="$(up)" -v low="$low" -v n="$checks" \
-		'BEGIN { printf "%s: cpu=%.2fs core_pct=%.1f window=%.1fs up=%d/%d lowest_up=%d\n", name, c / hz, 100 * c / hz / (b - a), b - a, up, n, low }' | tee -a "$work/results"
+	awk -v name="$name" -v c0="$c0" -v c1="$c1" -v m0="$m0" -v m1="$m1" -v hz="$hz" -v a="$t0" -v b="$t1" -v up="$(up)" -v low="$low" -v n="$checks" -v cpus="$(nproc)" '
+		BEGIN {
+			split(c0, x); split(c1, y); split(m0, p); split(m1, q); c = y[1] - x[1]; w = b - a
+			printf "%s: cpu=%.2fs core_pct=%.1f sys_share_pct=%.1f window=%.1fs up=%d/%d lowest_up=%d vm_busy_pct=%.1f vm_softirq_pct=%.1f\n", name, c / hz, 100 * c / hz / w,
+				(c > 0 ? 100 * (y[2] - x[2]) / c : 0), w, up, n, low, 100 * (q[1] - p[1]) / hz / w / cpus, 100 * (q[2] - p[2]) / hz / w / cpus
+		}' | tee -a "$work/results"
 }
 
-echo "kernel $(uname -r), $(nproc) CPUs, $(keepalived --version 2>&1 | head -1); $services services x $nodes real servers = $checks TCP checks, 1 s"
-director_ns lvsdr-bc-k 1
-# keepalived logs to syslog, which nothing reads here: its verdicts are read
-# from the kernel's table.
-ip netns exec $ns keepalived -n -C -f "$bin/keepalived.conf" -p "$work/k.pid" -c "$work/kc.pid" -r "$work/kv.pid" >"$work/keepalived.out" 2>&1 &
-kpid=$!
-pids+=($kpid)
-await_up
-kpids=$(named keepalived)
-measure keepalived $kpids
-echo "keepalived: processes=$(echo $kpids | wc -w)" | tee -a "$work/results"
-kill -TERM $kpid
-wait $kpid 2>/dev/null || true
-ip netns exec $ns ipvsadm -C
+echo "kernel $(uname -r), $(nproc) CPUs, $(keepalived --version 2>&1 | head -1); $services services x $nodes real servers = $checks TCP checks, 1 s; order: $order"
 
-director_ns lvsdr-bc-d 2
-ip netns exec $ns "$bin/director" run --config "$bin/topology.yaml" --state-dir "$work/state" --control-socket "$work/sock" >"$work/director.log" 2>&1 &
-dpid=$!
-pids+=($dpid)
-await_up
-measure director $dpid
-echo "director: downs=$(grep -cE 'msg="check state changed".* to=down' "$work/director.log" || true) late_warnings=$(grep -c 'start late' "$work/director.log" || true)" | tee -a "$work/results"
-kill -TERM $dpid
-wait $dpid 2>/dev/null || true
-ip netns exec $ns ipvsadm -C
+# profile NAME PID...: with LVSDR_BENCH_PROFILE=1, after the window and
+# still under load, the system calls of the processes (strace -c on every
+# thread, counted per probe by their connect calls) and where the whole
+# VM's CPU goes (perf, every CPU: the kernel's side of loopback and veth
+# traffic runs in softirq, charged to whoever the tick finds).
+profile() {
+	local name=$1 tids=() p
+	shift
+	[[ ${LVSDR_BENCH_PROFILE:-0} == 1 || " ${LVSDR_BENCH_PROFILE:-} " == *" $name "* ]] || return 0
+	for p in "$@"; do tids+=(-p "$p"); done
+	echo "== $name: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource); sockstat of its namespace: $(ip netns exec $ns cat /proc/net/sockstat | grep '^TCP:')"
+	if command -v strace >/dev/null; then
+		timeout -s INT 10 strace -c -f -q "${tids[@]}" -o "$work/strace.$name" || true
+		echo "== $name: strace -c -f, 10 s (strace slows what it counts: read the calls, not the times)"
+		sed -n '1,30p' "$work/strace.$name"
+		awk -v name="$name" '$NF == "connect" { c = $4 } { if ($NF ~ /^[a-z_0-9]+$/ && $NF != "total" && $4 ~ /^[0-9]+$/) { calls += $4 } }
+			END { if (c > 0) printf "== %s: %d connects, %.2f system calls a probe\n", name, c, calls / c }' "$work/strace.$name"
+	fi
+	if command -v perf >/dev/null; then
+		perf record -q -a -g -F 250 -o "$work/perf.$name" -- sleep 10 >/dev/null 2>&1 || { echo "== $name: perf record failed"; return 0; }
+		perf report -i "$work/perf.$name" --stdio --no-children -g none --sort comm --percent-limit 0.5 >"$work/perf-comm.$name" 2>/dev/null || true
+		perf report -i "$work/perf.$name" --stdio --no-children -g none --comm "$(cat /proc/$1/comm)" --sort dso,sym --percent-limit 0.4 >"$work/perf-sym.$name" 2>/dev/null || true
+		perf report -i "$work/perf.$name" --stdio --children -g none --comm "$(cat /proc/$1/comm)" --sort sym --percent-limit 2 >"$work/perf-children.$name" 2>/dev/null || true
+		echo "== $name: perf, whole VM, 10 s, by process"
+		grep -v '^#' "$work/perf-comm.$name" | grep -v '^$' | sed -n '1,25p'
+		echo "== $name: perf, its own samples by symbol (self)"
+		grep -v '^#' "$work/perf-sym.$name" | grep -v '^$' | sed -n '1,70p'
+		echo "== $name: perf, its own samples by symbol (with children)"
+		grep -v '^#' "$work/perf-children.$name" | grep -v '^$' | sed -n '1,60p'
+	fi
+}
+
+run_keepalived() {
+	director_ns lvsdr-bc-k 1
+	# keepalived logs to syslog, which nothing reads here: its verdicts are
+	# read from the kernel's table.
+	ip netns exec $ns keepalived -n -C -f "$bin/keepalived.conf" -p "$work/k.pid" -c "$work/kc.pid" -r "$work/kv.pid" >"$work/keepalived.out" 2>&1 &
+	kpid=$!
+	pids+=($kpid)
+	await_up
+	kpids=$(named keepalived)
+	measure keepalived $kpids
+	echo "keepalived: processes=$(echo $kpids | wc -w)" | tee -a "$work/results"
+	profile keepalived $kpids
+	kill -TERM $kpid
+	wait $kpid 2>/dev/null || true
+	ip netns exec $ns ipvsadm -C
+}
+
+run_director() {
+	director_ns lvsdr-bc-d 2
+	ip netns exec $ns "$bin/director" run --config "$bin/topology.yaml" --state-dir "$work/state" --control-socket "$work/sock" >"$work/director.log" 2>&1 &
+	dpid=$!
+	pids+=($dpid)
+	await_up
+	measure director $dpid
+	echo "director: downs=$(grep -cE 'msg="check state changed".* to=down' "$work/director.log" || true) late_warnings=$(grep -c 'start late' "$work/director.log" || true)" | tee -a "$work/results"
+	profile director $dpid
+	kill -TERM $dpid
+	wait $dpid 2>/dev/null || true
+	ip netns exec $ns ipvsadm -C
+}
 
 # The checker alone (test/bench/checks on the same targets: the Manager and
 # nothing else of the director), then the floor: the bare syscalls of one
 # check back to back against the same listeners.
-director_ns lvsdr-bc-c 3
-ip netns exec $ns "$bin/checks" -checks "$checks" -remote 10.99.250.1 -per-node "$services" \
-	-warmup "${warmup}s" -duration "${window}s" -floor 10s >"$work/checker.out" 2>"$work/checker.err" || cat "$work/checker.err" >&2
-grep -E '^(checks|checker_cpu|lag|floor)' "$work/checker.out" | sed 's/^/checker alone: /' | tee -a "$work/results"
+run_checker() {
+	director_ns lvsdr-bc-c 3
+	ip netns exec $ns "$bin/checks" -checks "$checks" -remote 10.99.250.1 -per-node "$services" \
+		-warmup "${warmup}s" -duration "${window}s" -floor 10s >"$work/checker.out" 2>"$work/checker.err" || cat "$work/checker.err" >&2
+	grep -E '^(checks|checker_cpu|lag|floor)' "$work/checker.out" | sed 's/^/checker alone: /' | tee -a "$work/results"
+}
+
+for contender in $order; do
+	"run_$contender"
+done
 
 echo
 awk '
