@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -74,6 +75,7 @@ func Parse(file string, data []byte) (*Topology, error) {
 		return nil, err
 	}
 	t.hostFiles = d.hostFiles
+	t.Digest = sha256.Sum256(data)
 	return t, nil
 }
 

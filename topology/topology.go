@@ -5,6 +5,7 @@
 package topology
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -59,6 +60,9 @@ var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh",
 type Topology struct {
 	// File is the path the topology was loaded from, for messages.
 	File string
+	// Digest is the SHA-256 of the bytes it was parsed from: a file whose
+	// bytes have this digest needs no parse to be known in force.
+	Digest [sha256.Size]byte `json:"-"`
 	// VIP is the virtual address every service listens on.
 	VIP         netip.Addr
 	Director    Director
