@@ -2,11 +2,14 @@ package director
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -499,4 +502,129 @@ func fingerprint(t *topology.Topology) []byte {
 		return []byte(err.Error())
 	}
 	return b
+}
+
+// ProbeOptions says how `director check` probes a real server.
+type ProbeOptions struct {
+	// Services limits the probes to these services; all of the real
+	// server's when empty.
+	Services []string
+	// ThroughVIP allows the checks through the VIP, sent from Source: their
+	// packets reach the real server only through the firewall-mark
+	// services of a running director. Without it they are skipped.
+	ThroughVIP bool
+	Source     netip.Addr
+	// NewProber makes the probes; the director's own (NewProber) in
+	// production.
+	NewProber func(ProbeTarget, topology.Check) healthcheck.Prober
+}
+
+// ProbeResult is one check of one real server in one service, probed once.
+type ProbeResult struct {
+	Service string `json:"service"`
+	Check   string `json:"check"`
+	Type    string `json:"type"`
+	Target  string `json:"target"`
+	// Result is ok, failed, skipped (a check through the VIP without a
+	// running director) or not checked (type none).
+	Result  string        `json:"result"`
+	Latency time.Duration `json:"latency_ns"`
+	Error   string        `json:"error,omitempty"`
+}
+
+// Probe results.
+const (
+	ProbeOK         = "ok"
+	ProbeFailed     = "failed"
+	ProbeSkipped    = "skipped"
+	ProbeNotChecked = "not checked"
+)
+
+// ProbeNode probes the real server node now, once per check that the
+// topology gives it in each of its services (or those of opts.Services),
+// with the probes the director uses and each check's connect_timeout. It
+// probes nothing the file does not name. The probes run side by side; the
+// results come in file order.
+func ProbeNode(ctx context.Context, topo *topology.Topology, node string, opts ProbeOptions) ([]ProbeResult, error) {
+	rs, ok := topo.RealServerByName(node)
+	if !ok {
+		names := make([]string, 0, len(topo.RealServers))
+		for _, r := range topo.RealServers {
+			names = append(names, r.Name)
+		}
+		return nil, knownNames("real server", []string{node}, names)
+	}
+	var serviceNames []string
+	for _, s := range topo.Services {
+		serviceNames = append(serviceNames, s.Name)
+	}
+	if err := knownNames("service", opts.Services, serviceNames); err != nil {
+		return nil, err
+	}
+	type probe struct {
+		prober  healthcheck.Prober
+		timeout time.Duration
+	}
+	var results []ProbeResult
+	var probes []probe
+	for _, s := range topo.Services {
+		if len(opts.Services) > 0 && !slices.Contains(opts.Services, s.Name) || !slices.Contains(s.RealServers, node) {
+			continue
+		}
+		for _, c := range s.ChecksOf(node) {
+			target := ProbeTarget{Address: netip.AddrPortFrom(rs.Address, c.Port)}
+			r := ProbeResult{Service: s.Name, Check: c.Name, Type: string(c.Type), Target: target.Address.String()}
+			var p probe
+			switch {
+			case c.Type == topology.CheckNone:
+				r.Result = ProbeNotChecked
+			case c.ThroughVIP && !opts.ThroughVIP:
+				r.Result, r.Target = ProbeSkipped, "through the VIP"
+				r.Error = "a check through the VIP reaches the real server only through a running director's firewall-mark service"
+			default:
+				if c.ThroughVIP {
+					mark, _ := topo.CheckMark(node)
+					target = ProbeTarget{Address: netip.AddrPortFrom(topo.VIP, c.Port), Mark: mark, Source: opts.Source}
+					r.Target = fmt.Sprintf("%s through the VIP (mark %#x)", target.Address, mark)
+				}
+				p = probe{opts.NewProber(target, c), c.ConnectTimeout}
+			}
+			results = append(results, r)
+			probes = append(probes, p)
+		}
+	}
+	if len(results) == 0 {
+		return nil, fmt.Errorf("real server %q is in none of the services named", node)
+	}
+	var wg sync.WaitGroup
+	for i, p := range probes {
+		if p.prober == nil {
+			continue
+		}
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, p.timeout)
+			defer cancel()
+			// The wall clock: this times the network, as the checker does.
+			began := time.Now()
+			err := p.prober.Probe(ctx)
+			results[i].Latency = time.Since(began)
+			results[i].Result = ProbeOK
+			if err != nil {
+				results[i].Result, results[i].Error = ProbeFailed, err.Error()
+			}
+		})
+	}
+	wg.Wait()
+	return results, nil
+}
+
+// ProbesFailed counts the failed probes among results.
+func ProbesFailed(results []ProbeResult) int {
+	n := 0
+	for _, r := range results {
+		if r.Result == ProbeFailed {
+			n++
+		}
+	}
+	return n
 }

@@ -394,3 +394,24 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// WriteProbes prints the results of `director check`, one line per
+// service and check.
+func WriteProbes(w io.Writer, node string, results []ProbeResult) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tCHECK\tTARGET\tRESULT\tLATENCY\tERROR")
+	for _, r := range results {
+		latency := "-"
+		if r.Latency > 0 {
+			latency = r.Latency.Round(100 * time.Microsecond).String()
+			if r.Latency < 100*time.Microsecond {
+				latency = "<0.1ms"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, r.Check, r.Target, r.Result, latency, r.Error)
+	}
+	if n := ProbesFailed(results); n > 0 {
+		fmt.Fprintf(tw, "%s: %d of %d checks failed\n", node, n, len(results))
+	}
+	return tw.Flush()
+}

@@ -41,6 +41,7 @@ func haCommand(o *options) *cobra.Command {
 		},
 	}
 	status.Flags().StringVarP(&format, "output", "o", "table", "table or json")
+	status.RegisterFlagCompletionFunc("output", completeOutput)
 	for verb, on := range map[string]bool{"release": true, "unrelease": false} {
 		short := "Make a master step down for maintenance (a priority-0 advert, then a backup that does not take the VIP back) until unrelease or a restart"
 		if !on {

@@ -78,7 +78,7 @@ func rootCommand() *cobra.Command {
 	root.AddCommand(runCommand(o), validateCommand(o), applyCommand(o), reloadCommand(o), statusCommand(o), cleanupCommand(o), haCommand(o),
 		maintenanceCommand(o, "drain", true, "Put a real server in maintenance: weight 0 in every service, established connections kept; survives restarts"),
 		maintenanceCommand(o, "undrain", false, "Take a real server out of maintenance: its configured weight back"),
-		importKeepalivedCommand())
+		checkCommand(o), importKeepalivedCommand())
 	return root
 }
 
@@ -281,9 +281,10 @@ func (o *options) offlineStatus() (director.Report, error) {
 
 func maintenanceCommand(o *options, verb string, on bool, short string) *cobra.Command {
 	return &cobra.Command{
-		Use:   verb + " REAL_SERVER",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
+		Use:               verb + " REAL_SERVER",
+		Short:             short,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeOneArg(o, realServerNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := director.SetMaintenance(o.controlSocket, args[0], on); err != nil {
 				return err

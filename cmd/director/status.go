@@ -74,6 +74,9 @@ func statusCommand(o *options) *cobra.Command {
 	cmd.Flags().Lookup("watch").NoOptDefVal = defaultWatch.String()
 	cmd.Flags().StringSliceVar(&services, "service", nil, "show only these services (repeat it or give a comma list)")
 	cmd.Flags().StringSliceVar(&nodes, "node", nil, "show only these real servers (repeat it or give a comma list)")
+	cmd.RegisterFlagCompletionFunc("service", completeNames(o, serviceNames))
+	cmd.RegisterFlagCompletionFunc("node", completeNames(o, realServerNames))
+	cmd.RegisterFlagCompletionFunc("output", completeOutput)
 	return cmd
 }
 
