@@ -104,9 +104,10 @@ deb-test:
 
 # The section 8 man pages of both commands in .cache/man (the package ships
 # them gzipped): each main package built with -tags gendocs writes the pages
-# of its own command tree (internal/gendocs says why).
+# of its own command tree (internal/gendocs says why); and lvsdr-topology(5),
+# the topology file, made from docs/configuration.md.
 .PHONY: man
 man:
 	rm -rf .cache/man
-	$(GO) run -tags gendocs ./cmd/director -man .cache/man
+	$(GO) run -tags gendocs ./cmd/director -man .cache/man -topology docs/configuration.md
 	$(GO) run -tags gendocs ./cmd/realserver -man .cache/man

@@ -100,6 +100,8 @@ CGO_ENABLED=0 GOOS=$("$GO" env GOHOSTOS) GOARCH=$("$GO" env GOHOSTARCH) \
 for cmd in director realserver; do
 	"$work/gendocs/$cmd" -man "$work/man" -completion "$work/completion"
 done
+# lvsdr-topology(5), the topology file, from docs/configuration.md.
+"$work/gendocs/director" -man "$work/man" -topology docs/configuration.md
 
 # Every Go module linked into the binaries must be in the copyright file.
 missing=$("$GO" version -m "$work/bin/director" "$work/bin/realserver" |
@@ -122,6 +124,12 @@ install -d -m 0755 "$man8"
 for page in "$work/man"/*.8; do
 	name=$(basename "$page")
 	gzip -9n <"$page" >"$man8/$name.gz"
+done
+# Section 5, the topology file's format, the same way.
+man5=$root/usr/share/man/man5
+install -d -m 0755 "$man5"
+for page in "$work/man"/*.5; do
+	gzip -9n <"$page" >"$man5/$(basename "$page").gz"
 done
 # Each shell's directory for completions shipped by packages, loaded on demand.
 for cmd in director realserver; do

@@ -116,16 +116,20 @@ func run(root *cobra.Command, args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	man := fs.String("man", "", "write the section "+Section+" man pages into this directory")
 	completion := fs.String("completion", "", "write the bash, zsh and fish completion scripts under this directory")
+	topologyDoc := fs.String("topology", "", "with -man: also write the section "+TopologySection+" page of the topology file from this Markdown (docs/configuration.md)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() > 0 || (*man == "" && *completion == "") {
+	if fs.NArg() > 0 || (*man == "" && *completion == "") || (*topologyDoc != "" && *man == "") {
 		fs.Usage()
 		return 2
 	}
 	var errs []error
 	if *man != "" {
 		errs = append(errs, Man(root, *man))
+	}
+	if *topologyDoc != "" {
+		errs = append(errs, WriteTopologyPage(*topologyDoc, *man))
 	}
 	if *completion != "" {
 		errs = append(errs, WriteCompletions(root, *completion))
