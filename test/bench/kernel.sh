@@ -424,6 +424,8 @@ bench() {
 	await "$t0" "$dpid" "director running" logged "$log" 1 'msg="director running"' >/dev/null || true
 	D_first=$(elapsed "$t0" "$(stamp "$log" 1 'msg="director running"' 1)")
 	echo "director run start -> all in: ${D_start} s (the ${ops}th 'ipvs' line; the first reconcile ended, 'director running': ${D_first} s)"
+	# What GOGC=400 costs in memory (cmd/director/main.go says why).
+	echo "director memory after start: $(grep -hE '^Vm(RSS|HWM)' /proc/"$dpid"/status 2>/dev/null | tr -s ' \t' ' ' | paste -sd ' ')"
 	S=-
 	L=-
 	local D_hup=">$timeout" D_reloaded=">$timeout" downs=0 by_reason=""
@@ -447,6 +449,7 @@ bench() {
 			D_hup=$(confirm "$t0" "director reload" "$(elapsed "$t0" "$last")" has_weight "$edited_destinations")
 		fi
 		downs=$(count "$log" 1 'msg="check state changed".* to=down')
+		echo "director memory after status and reload: $(grep -hE '^Vm(RSS|HWM)' /proc/"$dpid"/status 2>/dev/null | tr -s ' \t' ' ' | paste -sd ' ')"
 		echo "director SIGHUP -> weight in: ${D_hup} s ('reloaded' logged: ${D_reloaded} s); kernel operations after the SIGHUP: ${writes} (${by_reason:-none}); expected ${edited_destinations}; checks gone down during the run: ${downs}"
 		{ since "$log" "$from" | grep 'msg=ipvs ' | head -3; } || true
 		echo "the director's log, but its 'ipvs' lines:"
