@@ -26,9 +26,6 @@ func WriteStatus(w io.Writer, r Report) error {
 		}
 		fmt.Fprintf(tw, "VIP %s: %s\n", r.VIP, held)
 	}
-	if r.CheckLag >= 100*time.Millisecond {
-		fmt.Fprintf(tw, "checks: probes start %s late (the checker cannot keep up: intervals stretch)\n", r.CheckLag.Round(10*time.Millisecond))
-	}
 	if b := r.BGP; b != nil {
 		state := "withdrawn"
 		if b.Announced {
@@ -47,7 +44,6 @@ func WriteStatus(w io.Writer, r Report) error {
 			fmt.Fprintln(tw, peer)
 		}
 	}
-	writeFileAndReload(tw, r)
 	if h := r.HA; h != nil {
 		line := fmt.Sprintf("VRRP: %s, priority %d, since %s ago (%s)", h.Role, h.Priority, r.Time.Sub(h.Since).Truncate(time.Second), h.Reason)
 		if h.Master != "" {
@@ -60,6 +56,10 @@ func WriteStatus(w io.Writer, r Report) error {
 			line += ", preemption held"
 		}
 		fmt.Fprintln(tw, line)
+	}
+	writeFileAndReload(tw, r)
+	if r.CheckLag >= 100*time.Millisecond {
+		fmt.Fprintf(tw, "checks: probes start %s late (the checker cannot keep up: intervals stretch)\n", r.CheckLag.Round(10*time.Millisecond))
 	}
 	for _, s := range r.Services {
 		fmt.Fprintf(tw, "\n%s  %s %s  ", s.Name, s.Protocol, s.Address)
@@ -76,7 +76,7 @@ func WriteStatus(w io.Writer, r Report) error {
 			fmt.Fprintln(tw, sched)
 		}
 		fmt.Fprintln(tw, "  "+quorumLine(s))
-		fmt.Fprintln(tw, "  REAL SERVER\tADDRESS\tFWD\tWEIGHT\tACTIVE\tINACTIVE\tCONNS\tCONN/S\tHEALTH\tSINCE\tCHECK TIME\tWHY OUT\tLAST ERROR")
+		fmt.Fprintln(tw, "  REAL SERVER\tADDRESS\tFWD\tWEIGHT\tACTIVE\tINACTIVE\tCONNS\tCONN/S\tHEALTH\tWHY OUT\tSINCE\tCHECK TIME\tLAST ERROR")
 		for _, rs := range s.RealServers {
 			fwd, weight, active, inactive, conns, cps := "-", "absent", "-", "-", "-", "-"
 			if rs.InKernel {
@@ -95,14 +95,14 @@ func WriteStatus(w io.Writer, r Report) error {
 			if !rs.Since.IsZero() {
 				since = r.Time.Sub(rs.Since).Truncate(time.Second).String() + " ago"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rs.Name, rs.Address, fwd, weight, active, inactive, conns, cps, rs.Health, since, checkTime(rs.Checks), orDash(whyOut(rs.Out)), rs.LastError)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rs.Name, rs.Address, fwd, weight, active, inactive, conns, cps, rs.Health, orDash(whyOut(rs.Out)), since, checkTime(rs.Checks), rs.LastError)
 		}
 		for _, f := range s.Foreign {
 			what, why := "(not in file)", "not in the file"
 			if f.Leaving {
 				what, why = "(leaving)", outPhrases[OutLeaving]
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t\t\t\t\t\t\t\t%s\t\n", what, f.Address, f.Forwarding, f.Weight, why)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t\t\t\t\t\t%s\t\t\t\n", what, f.Address, f.Forwarding, f.Weight, why)
 		}
 		if len(s.Drift) > 0 {
 			fmt.Fprintf(tw, "  drift: %s\n", strings.Join(s.Drift, "; "))

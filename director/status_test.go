@@ -41,9 +41,9 @@ func TestWriteStatusJoinsKernelHealthAndDrift(t *testing.T) {
 	}
 	for _, want := range []string{
 		"amqp  tcp 10.0.0.100:5672  wrr persistent 50s",
-		"rmq_node1    10.0.0.2:5672  dr   3 (file 1)  12      2         0      0       up       1h0m0s ago",
-		"rmq_node2    10.0.0.3:5672  -    absent      -       -         -      -       down     1m30s ago   1.2ms       check down             connect 10.0.0.3:5672: connection refused",
-		"rmq_node3    10.0.0.4:5672  dr   1 drained   -       -         -      -       unknown  -           -           maintenance (drained)",
+		"rmq_node1    10.0.0.2:5672  dr   3 (file 1)  12      2         0      0       up       -                      1h0m0s ago",
+		"rmq_node2    10.0.0.3:5672  -    absent      -       -         -      -       down     check down             1m30s ago   1.2ms       connect 10.0.0.3:5672: connection refused",
+		"rmq_node3    10.0.0.4:5672  dr   1 drained   -       -         -      -       unknown  maintenance (drained)  -           -",
 		// node1's weight and node3's maintenance are drift; node2 is
 		// rightly out.
 		"drift: -e -t 10.0.0.100:5672 -r 10.0.0.2:5672 -g -w 1; -e -t 10.0.0.100:5672 -r 10.0.0.4:5672 -g -w 0",
