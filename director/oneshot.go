@@ -3,6 +3,8 @@ package director
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/lvsdr/lvsdr/ipvsctl"
 	"github.com/lvsdr/lvsdr/topology"
@@ -49,7 +51,13 @@ func Cleanup(k ipvsctl.Kernel, binder vip.Binder, state StateFile, topo *topolog
 	if err != nil {
 		return ops, err
 	}
-	if err := state.Save(State{}); err != nil {
+	// The values found before the director set its sysctls stay recorded
+	// until CleanupModes has put them back.
+	st, err := state.Load()
+	if err != nil {
+		return ops, err
+	}
+	if err := state.Save(State{FoundSysctls: st.FoundSysctls}); err != nil {
 		return ops, err
 	}
 	iface := topo.Director.Interface
@@ -78,6 +86,52 @@ func PlanCleanup(k ipvsctl.Kernel, binder vip.Binder, state StateFile, topo *top
 		return nil, false, fmt.Errorf("look for the VIP %s on %s: %w", topo.VIP, topo.Director.Interface, err)
 	}
 	return ipvsctl.Diff(nil, actual, keys), vipBound, nil
+}
+
+// CleanupModes undoes what connection sync and BGP changed beside the
+// table: it stops the sync daemons a director of topo runs (an operator's
+// own, on another syncid or interface, stay) and puts back the sysctls the
+// director recorded before setting them, as the state file holds them.
+// Without this a keepalived started after a rollback could not start its
+// own lvs_sync_daemon. It returns what it did (or, with dryRun, would do)
+// as the commands that do it by hand.
+func CleanupModes(syncd ipvsctl.SyncDaemons, sys Sysctls, state StateFile, topo *topology.Topology, dryRun bool) ([]string, error) {
+	var done []string
+	if syncd != nil {
+		have, err := syncd.Daemons()
+		if err != nil {
+			return nil, fmt.Errorf("list IPVS sync daemons: %w", err)
+		}
+		for _, h := range have {
+			if !slices.ContainsFunc(syncDaemons(topo), func(w ipvsctl.SyncDaemon) bool { return w.Satisfies(h) }) {
+				continue
+			}
+			if !dryRun {
+				if err := syncd.StopDaemon(h.Role); err != nil && !errors.Is(err, ipvsctl.ErrNotFound) {
+					return done, fmt.Errorf("stop the %s sync daemon: %w", h.Role, err)
+				}
+			}
+			done = append(done, "ipvsadm --stop-daemon "+h.Role.String())
+		}
+	}
+	st, err := state.Load()
+	if err != nil {
+		return done, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(st.FoundSysctls)) {
+		value := st.FoundSysctls[name]
+		if !dryRun {
+			if err := sys.Set(name, value); err != nil {
+				return done, fmt.Errorf("restore %s: %w", name, err)
+			}
+		}
+		done = append(done, fmt.Sprintf("sysctl -w %s=%q", name, value))
+	}
+	if dryRun || st.FoundSysctls == nil {
+		return done, nil
+	}
+	st.FoundSysctls = nil
+	return done, state.Save(st)
 }
 
 // cleanupKeys lists the services cleanup deletes: those the topology

@@ -69,6 +69,12 @@ func printOps(cmd *cobra.Command, ops []ipvsctl.Op) {
 	}
 }
 
+func printLines(cmd *cobra.Command, lines []string) {
+	for _, line := range lines {
+		fmt.Fprintln(cmd.OutOrStdout(), line)
+	}
+}
+
 func (o *options) state() director.StateFile {
 	return director.StateFile{Path: filepath.Join(o.stateDir, "director.json")}
 }
@@ -311,7 +317,7 @@ func cleanupCommand(o *options) *cobra.Command {
 	var dryRun, force bool
 	cmd := &cobra.Command{
 		Use:   "cleanup",
-		Short: "Delete the declared services from IPVS and unbind the VIP (foreign services stay); refused while a director runs",
+		Short: "Delete the declared services from IPVS, unbind the VIP, stop the director's sync daemons and put back the sysctls it recorded (foreign services and daemons stay); refused while a director runs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !dryRun {
@@ -328,20 +334,35 @@ func cleanupCommand(o *options) *cobra.Command {
 				return err
 			}
 			defer kernel.Close()
+			syncd, err := ipvsctl.OpenSyncDaemons(o.callTimeout)
+			if err != nil {
+				return err
+			}
+			sys := sysctl.FS{Root: sysctl.DefaultRoot}
 			if dryRun {
 				ops, bound, err := director.PlanCleanup(kernel, vip.Netlink{}, o.state(), topo)
 				printOps(cmd, ops)
-				if err == nil && bound {
+				if err != nil {
+					return err
+				}
+				if bound {
 					fmt.Fprintf(cmd.OutOrStdout(), "ip addr del %s/32 dev %s\n", topo.VIP, topo.Director.Interface)
 				}
+				plan, err := director.CleanupModes(syncd, sys, o.state(), topo, true)
+				printLines(cmd, plan)
 				return err
 			}
 			ops, err := director.Cleanup(kernel, vip.Netlink{}, o.state(), topo)
 			printOps(cmd, ops)
+			if err != nil {
+				return err
+			}
+			done, err := director.CleanupModes(syncd, sys, o.state(), topo, false)
+			printLines(cmd, done)
 			return err
 		},
 	}
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the operations (ipvsadm syntax) and the VIP it would unbind (ip syntax), and change nothing")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the operations (ipvsadm syntax), the VIP it would unbind (ip syntax), the daemons it would stop and the sysctls it would put back, and change nothing")
 	cmd.Flags().BoolVar(&force, "force", false, "clean up even while a director runs (it binds the VIP and programs its services again at its next resync)")
 	return cmd
 }
