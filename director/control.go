@@ -1,6 +1,7 @@
 package director
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -80,17 +81,7 @@ func serveControl(path string, h controlHandlers, log *slog.Logger) (func(), err
 			log.Warn("control socket: write reply", "error", err)
 		}
 	})
-	mux.HandleFunc("GET "+statusPath, func(w http.ResponseWriter, _ *http.Request) {
-		r, err := h.report()
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		if err := json.NewEncoder(w).Encode(r); err != nil {
-			log.Warn("control socket: write reply", "error", err)
-		}
-	})
+	mux.Handle("GET "+statusPath, StatusHandler(h.report, log))
 	for verb, on := range map[string]bool{"drain": true, "undrain": false} {
 		mux.HandleFunc("POST /v1/"+verb+"/{node}", func(w http.ResponseWriter, r *http.Request) {
 			err := h.maintain(r.PathValue("node"), on)
@@ -159,6 +150,76 @@ func controlError(path string, err error) error {
 	}
 	return fmt.Errorf("ask the director at %s: %w", path, err)
 }
+
+// StatusHandler answers GET /v1/status with report: JSON, or with
+// ?format=table the table WriteStatus draws, and with ?service= and ?node=
+// only those (an unknown name is 404 with the near one). The control
+// socket serves it; so can a test of the client.
+func StatusHandler(report func() (Report, error), log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r, err := report()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		q := req.URL.Query()
+		if r, err = FilterReport(r, q["service"], q["node"]); err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		if q.Get("format") == "table" {
+			// Drawn here rather than by the client: at 10,000 real
+			// servers the report's JSON, written and read again, cost
+			// more than the table.
+			var table bytes.Buffer
+			if err := WriteStatus(&table, r); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			if _, err := w.Write(table.Bytes()); err != nil {
+				log.Warn("control socket: write reply", "error", err)
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if err := json.NewEncoder(w).Encode(r); err != nil {
+			log.Warn("control socket: write reply", "error", err)
+		}
+	})
+}
+
+// QueryStatusTable asks the running director for its status drawn as
+// WriteStatus draws it, with only the named services and real servers
+// (none: all). ErrNoDirector if none answers; a name it does not know is
+// ErrUnknownName.
+func QueryStatusTable(path string, services, nodes []string) ([]byte, error) {
+	q := url.Values{"format": {"table"}, "service": services, "node": nodes}
+	resp, err := controlClient(path).Get("http://director" + statusPath + "?" + q.Encode())
+	if err != nil {
+		return nil, controlError(path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read the director's answer: %w", err)
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return body, nil
+	case http.StatusNotFound:
+		// The director's own words, which name the near one.
+		return nil, unknownNameError(strings.TrimSpace(string(body)))
+	}
+	return nil, fmt.Errorf("ask the director at %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+}
+
+// unknownNameError is the director's refusal of a filter, as an error
+// that is ErrUnknownName.
+type unknownNameError string
+
+func (e unknownNameError) Error() string { return string(e) }
+func (e unknownNameError) Unwrap() error { return ErrUnknownName }
 
 // SetMaintenance asks a running director to drain a real server (on) or to
 // put it back.

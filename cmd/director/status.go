@@ -48,6 +48,17 @@ func statusCommand(o *options) *cobra.Command {
 				return fmt.Errorf("--watch %s: want an interval of 100ms or more", watch)
 			}
 			draw := func(w io.Writer) error {
+				if format == "table" {
+					// A running director draws the table itself.
+					table, err := director.QueryStatusTable(o.controlSocket, services, nodes)
+					if err == nil {
+						_, err = w.Write(table)
+						return err
+					}
+					if !errors.Is(err, director.ErrNoDirector) {
+						return err
+					}
+				}
 				report, err := o.status()
 				if err != nil {
 					return err
