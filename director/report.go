@@ -267,6 +267,11 @@ func buildReport(topo *topology.Topology, kernel ipvsctl.Table, checks []CheckSt
 		}
 		drift[op.Service.Key] = append(drift[op.Service.Key], op.String())
 	}
+	// One pair of maps for every service, cleared between them: a status
+	// of 10,000 real servers would otherwise allocate two per service.
+	r.Services = make([]ServiceReport, 0, len(topo.Services))
+	listed := map[netip.Addr]bool{}
+	inService := map[netip.AddrPort]ipvsctl.Destination{}
 	for _, s := range topo.Services {
 		key := serviceKey(topo, s)
 		vs, inKernel := kernel.Find(key)
@@ -275,8 +280,9 @@ func buildReport(topo *topology.Topology, kernel ipvsctl.Table, checks []CheckSt
 			sr.Scheduler, sr.Persistence, sr.Stats = vs.Service.Scheduler, vs.Service.Persistence, vs.Service.Stats
 		}
 		members := topo.Members(s)
-		listed := make(map[netip.Addr]bool, len(members)+1)
-		inService := make(map[netip.AddrPort]ipvsctl.Destination, len(vs.Destinations))
+		sr.RealServers = make([]ServerReport, 0, len(members))
+		clear(listed)
+		clear(inService)
 		for _, d := range vs.Destinations {
 			inService[d.Endpoint()] = d
 		}
