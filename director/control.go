@@ -206,12 +206,35 @@ func QueryStatusTable(path string, services, nodes []string) ([]byte, error) {
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
-		return body, nil
+		if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			return body, nil
+		}
+		// A director started before an upgrade answers the query with
+		// JSON, whatever it asks: draw it here.
+		return drawOldReply(body, services, nodes)
 	case http.StatusNotFound:
 		// The director's own words, which name the near one.
 		return nil, unknownNameError(strings.TrimSpace(string(body)))
 	}
 	return nil, fmt.Errorf("ask the director at %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+}
+
+// drawOldReply draws the JSON report of a director that does not draw
+// tables, filtered as it would have.
+func drawOldReply(body []byte, services, nodes []string) ([]byte, error) {
+	var r Report
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, fmt.Errorf("read the director's answer: %w", err)
+	}
+	r, err := FilterReport(r, services, nodes)
+	if err != nil {
+		return nil, err
+	}
+	var table bytes.Buffer
+	if err := WriteStatus(&table, r); err != nil {
+		return nil, err
+	}
+	return table.Bytes(), nil
 }
 
 // unknownNameError is the director's refusal of a filter, as an error
