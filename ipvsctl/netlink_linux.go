@@ -50,17 +50,16 @@ func family() (uint16, error) {
 	return f.ID, nil
 }
 
-// Open checks that the kernel has IPVS and opens a handle on it.
+// Open checks that the kernel has IPVS. The sockets open on first use:
+// moby/ipvs's handle, for the single operations, runs `modprobe ip_vs` the
+// first time one is made, a process a director that only batches and
+// dumps never needs to start.
 func Open(timeout time.Duration) (*Netlink, error) {
 	f, err := family()
 	if err != nil {
 		return nil, err
 	}
-	h, err := ipvs.New("")
-	if err != nil {
-		return nil, fmt.Errorf("open IPVS netlink socket: %w", err)
-	}
-	return &Netlink{handle: h, timeout: timeout, family: f}, nil
+	return &Netlink{timeout: timeout, family: f}, nil
 }
 
 // Close releases the handle.
@@ -87,7 +86,7 @@ func (n *Netlink) call(fn func(h *ipvs.Handle) error) error {
 	if n.handle == nil {
 		h, err := ipvs.New("")
 		if err != nil {
-			return fmt.Errorf("reopen IPVS netlink socket: %w", err)
+			return fmt.Errorf("open IPVS netlink socket: %w", err)
 		}
 		n.handle = h
 	}
