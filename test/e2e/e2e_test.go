@@ -337,7 +337,14 @@ func TestDrainKeepsEstablishedConnectionsAndSurvivesARestart(t *testing.T) {
 
 	l.stopProcess("director", syscall.SIGTERM)
 	l.runDirector()
-	time.Sleep(4 * time.Second)
+	// "director running" comes after its first reconcile: a start that
+	// undid the drain has done so by then. (A fixed wait of 4 s was too
+	// short for a start in a loaded VM.)
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(l.log("director"), `msg="director running"`); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted director was not running within 60s:\n%s", l.log("director"))
+		}
+	}
 	if !weightOf("Route 0")(l.table()) {
 		t.Errorf("a restart undid the drain:\n%s", l.ipvs())
 	}
