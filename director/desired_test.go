@@ -27,6 +27,9 @@ func TestDesired(t *testing.T) {
 	topo.Services[1].OnFailure = topology.Drain
 	topo.Services[1].RealServers = []string{"rmq_node1", "rmq_node3"}
 	topo.RealServers[2].Weight = 3
+	// management gives rmq_node3 a weight of its own; amqp keeps 3.
+	topo.Services[1].Weights = map[string]uint16{"rmq_node3": 9}
+	topo.Reindex()
 
 	got := desiredTable(topo, down("rmq_node1"), nil)
 	want := ipvsctl.Table{
@@ -38,7 +41,7 @@ func TestDesired(t *testing.T) {
 		{Service: ipvsctl.Service{Key: ipvsctl.ServiceKey{Protocol: ipvsctl.TCP, Address: testVIP, Port: 15672}, Scheduler: "wrr", Persistence: 50},
 			Destinations: []ipvsctl.Destination{
 				{Address: netip.MustParseAddr("10.0.0.2"), Port: 15672, Weight: 0, Forwarding: ipvsctl.DirectRouting},
-				{Address: netip.MustParseAddr("10.0.0.4"), Port: 15672, Weight: 3, Forwarding: ipvsctl.DirectRouting, Rank: 1},
+				{Address: netip.MustParseAddr("10.0.0.4"), Port: 15672, Weight: 9, Forwarding: ipvsctl.DirectRouting, Rank: 1},
 			}},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {

@@ -390,9 +390,19 @@ virtual_server 10.0.0.100 5671 {
 				if amqps.Name != "amqps" || !slices.Equal(amqps.RealServers, []string{"rs_10_0_0_3"}) {
 					t.Errorf("amqps %+v", amqps)
 				}
+				// keepalived's weight per virtual_server is kept: 1 in
+				// amqp, 5 in amqps.
+				for _, s := range []topology.Service{amqp, amqps} {
+					for _, rs := range topo.Members(s) {
+						want := map[string]uint16{"amqp/rs_10_0_0_2": 2, "amqp/rs_10_0_0_3": 1, "amqps/rs_10_0_0_3": 5}[s.Name+"/"+rs.Name]
+						if rs.Weight != want {
+							t.Errorf("%s weighs %d in %s, want %d as in keepalived.conf", rs.Name, rs.Weight, s.Name, want)
+						}
+					}
+				}
 			},
-			warnings: []string{"20|weight 5 here and 1 in amqp (line 10)|no per-service weight|1 is kept"},
-			inYAML:   []string{"  - {name: rs_10_0_0_3, address: 10.0.0.3, weight: 1} # keepalived: weight 5 in amqps; lvsdr has one weight per real server\n"},
+			inYAML: []string{"    real_servers: [{name: rs_10_0_0_3, weight: 5}]\n", "  - {name: rs_10_0_0_3, address: 10.0.0.3, weight: 1}\n"},
+			absent: []string{"weight"},
 		},
 		{
 			name: "real servers of one service with different checks",

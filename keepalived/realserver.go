@@ -15,9 +15,6 @@ type realServer struct {
 	weight  int
 	node    *Node
 	service string // the first service that declared it, for messages
-	// otherWeights are the weights keepalived gave it in other services,
-	// which lvsdr cannot carry, as "5 in amqps".
-	otherWeights []string
 	// overrides are the check settings of this real server that differ
 	// from its services' checks, by service name.
 	overrides []override
@@ -87,10 +84,9 @@ func (c *converter) realServerBlock(n *Node, s *service) (rs *realServer, in inh
 		rs = &realServer{name: realServerName(addr), addr: addr, weight: weight, node: n, service: s.name}
 		c.byAddr[addr] = rs
 		c.servers = append(c.servers, rs)
-	} else if rs.weight != weight {
-		c.warnf(n, "real_server %s has weight %d here and %d in %s (%s): lvsdr has one weight per real server (no per-service weight, and check_overrides cannot carry one), so %d is kept and %s gets another share of %s's traffic than in keepalived", addr, weight, rs.weight, rs.service, c.where(rs.node), rs.weight, addr, s.name)
-		rs.otherWeights = append(rs.otherWeights, fmt.Sprintf("%d in %s", weight, s.name))
 	}
+	// A weight other than the one of the real server's first service is
+	// carried as this service's own (services[].real_servers[].weight).
 	if slices.Contains(s.members, rs) {
 		c.warnf(n, "real_server %s is declared twice in %s: the second is ignored", addr, s.name)
 		return nil, in, nil, nil, false, nil

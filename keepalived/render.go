@@ -143,13 +143,23 @@ func (c *converter) servicesNode() *yaml.Node {
 			pairs = append(pairs, "sorry_server", mapNode(true, "address", s.sorry.addr.String(), "port", s.sorry.port))
 		}
 		// No list means every real server: also what a virtual_server
-		// without real_server blocks becomes, as lvsdr has no empty service.
-		if len(s.members) > 0 && len(s.members) < len(c.servers) {
+		// without real_server blocks becomes, as lvsdr has no empty
+		// service. A real server that weighs differently here than in
+		// its first service is listed with this service's weight.
+		ownWeights := false
+		for i, m := range s.members {
+			ownWeights = ownWeights || s.weights[i] != m.weight
+		}
+		if len(s.members) > 0 && (len(s.members) < len(c.servers) || ownWeights) {
 			// Listed in the order of real_servers, as lvsdr reads them.
 			var names []*yaml.Node
 			for _, rs := range c.servers {
-				for _, m := range s.members {
-					if m == rs {
+				for i, m := range s.members {
+					switch {
+					case m != rs:
+					case s.weights[i] != rs.weight:
+						names = append(names, mapNode(true, "name", rs.name, "weight", s.weights[i]))
+					default:
 						names = append(names, strNode(rs.name))
 					}
 				}
@@ -227,19 +237,15 @@ func (c *converter) realServersNode() *yaml.Node {
 	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 	for _, rs := range c.servers {
 		if len(rs.overrides) == 0 {
-			item := mapNode(true, "name", rs.name, "address", rs.addr.String(), "weight", rs.weight)
-			item.LineComment = weightsComment(rs)
-			seq.Content = append(seq.Content, item)
+			seq.Content = append(seq.Content, mapNode(true, "name", rs.name, "address", rs.addr.String(), "weight", rs.weight))
 			continue
 		}
 		var overrides []any
 		for _, o := range rs.overrides {
 			overrides = append(overrides, o.service, mapNode(true, o.pairs...))
 		}
-		item := mapNode(false, "name", rs.name, "address", rs.addr.String(), "weight", rs.weight,
-			"check_overrides", mapNode(false, overrides...))
-		item.Content[5].LineComment = weightsComment(rs)
-		seq.Content = append(seq.Content, item)
+		seq.Content = append(seq.Content, mapNode(false, "name", rs.name, "address", rs.addr.String(), "weight", rs.weight,
+			"check_overrides", mapNode(false, overrides...)))
 	}
 	return seq
 }
@@ -278,15 +284,6 @@ func checkDiff(base, o *check) ([]any, bool) {
 		pairs = append(pairs, "expect_status", flowSeq(codes...))
 	}
 	return pairs, true
-}
-
-// weightsComment says which weights of keepalived.conf a real server's one
-// weight stands in for.
-func weightsComment(rs *realServer) string {
-	if len(rs.otherWeights) == 0 {
-		return ""
-	}
-	return fmt.Sprintf("keepalived: weight %s; lvsdr has one weight per real server", strings.Join(rs.otherWeights, ", "))
 }
 
 // haNode writes director.ha in the order of docs/configuration.md; the

@@ -61,6 +61,11 @@ services:
     check:
       type: tcp
       #check
+    real_servers:
+      - n1
+      - name: n2
+        weight: 5
+        #member
 real_servers:
   - name: n1
     address: 10.0.0.2
@@ -111,6 +116,7 @@ const (
 	secBGPPeer     = "#### `director.bgp.peers[]`"
 	secService     = "## `services[]`"
 	secSorry       = "### `services[].sorry_server`"
+	secMember      = "### `services[].real_servers[]`"
 	secCheck       = "## `services[].check` and `services[].checks[]`"
 	secHTTP        = "### `type: http`"
 	secAMQP        = "### `type: amqp`"
@@ -141,6 +147,7 @@ var schemaLevels = []struct {
 	{"director.bgp.peers[]", "#bgp_peer", []string{secBGPPeer}, true},
 	{"services[]", "#service", []string{secService}, false},
 	{"services[].sorry_server", "#sorry_server", []string{secSorry}, false},
+	{"services[].real_servers[]", "#member", []string{secMember}, false},
 	{"services[].check", "#check", checkSections, false},
 	{"services[].checks[]", "#checks_item", checkSections, false},
 	{"http check", "#http", checkSections, false},

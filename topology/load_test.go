@@ -95,6 +95,44 @@ func TestKeepalivedStyleSecondsAndSubset(t *testing.T) {
 	}
 }
 
+func TestAServiceGivesItsOwnWeight(t *testing.T) {
+	doc := strings.Replace(valid, "  - name: management\n    port: 15672\n",
+		"  - name: management\n    port: 15672\n    real_servers: [n1, {name: n2, weight: 7}]\n", 1)
+	topo, err := Parse("t.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	weights := func(s Service) map[string]uint16 {
+		out := map[string]uint16{}
+		for _, rs := range topo.Members(s) {
+			out[rs.Name] = rs.Weight
+		}
+		return out
+	}
+	amqp, management := topo.Services[0], topo.Services[1]
+	if got := weights(management); got["n1"] != 1 || got["n2"] != 7 {
+		t.Errorf("management weighs %v, want n1 1 (its own) and n2 7 (the service's)", got)
+	}
+	if got := weights(amqp); got["n2"] != 2 {
+		t.Errorf("amqp weighs %v, want n2 at its own 2", got)
+	}
+	if rs, _ := topo.RealServerByName("n2"); rs.Weight != 2 {
+		t.Errorf("the real server's own weight became %d", rs.Weight)
+	}
+
+	for _, tc := range []struct{ entry, want string }{
+		{"{name: n2, weight: 70000}", `t.yaml:14: services[1] (management).real_servers[].weight must be between 0 and 65535, not 70000`},
+		{"{weight: 3}", `t.yaml:14: services[1] (management).real_servers[].name is required`},
+		{"{name: n2, wieght: 3}", `t.yaml:14: services[1] (management).real_servers[]: unknown key "wieght"`},
+		{"{name: n9, weight: 3}", `n9`},
+	} {
+		bad := strings.Replace(doc, "{name: n2, weight: 7}", tc.entry, 1)
+		if _, err := Parse("t.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.entry, err, tc.want)
+		}
+	}
+}
+
 // TestProblems feeds one bad input each and expects its FILE:LINE: message.
 func TestProblems(t *testing.T) {
 	replace := func(old, new string) string {

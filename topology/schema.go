@@ -187,14 +187,41 @@ func (d *decoder) service(n *yaml.Node, i int) Service {
 	s.Checks, nodes = d.checks(checkNode, checksNode, path, s)
 	d.checkNodes[s.Name] = nodes
 	for _, rn := range subset {
-		var name string
-		d.name(rn, path+".real_servers[]", &name)
+		name, weight, ok := d.member(rn, path+".real_servers[]")
 		s.RealServers = append(s.RealServers, name)
+		if ok {
+			if s.Weights == nil {
+				s.Weights = map[string]uint16{}
+			}
+			s.Weights[name] = weight
+		}
 	}
 	if subsetGiven && len(subset) == 0 && present["real_servers"] != nil {
 		d.problemf(present["real_servers"], "%s.real_servers is empty: leave the key out to use every real server", path)
 	}
 	return s
+}
+
+// member decodes an entry of a service's real_servers: a name, or
+// {name, weight} for a weight of this service's own (keepalived gives a
+// real server a weight per virtual_server). ok says a weight was given.
+func (d *decoder) member(n *yaml.Node, path string) (name string, weight uint16, ok bool) {
+	if n.Kind != yaml.MappingNode {
+		d.name(n, path, &name)
+		return name, 0, false
+	}
+	present := d.mapping(n, path, fields{
+		"name": func(v *yaml.Node) { d.name(v, path+".name", &name) },
+		"weight": func(v *yaml.Node) {
+			if w, valid := d.integer(v, path+".weight", 0, 65535); valid {
+				weight, ok = uint16(w), true
+			}
+		},
+	})
+	if present["name"] == nil {
+		d.problemf(n, "%s.name is required", path)
+	}
+	return name, weight, ok
 }
 
 // realServer decodes a real server and returns its check_overrides node, to

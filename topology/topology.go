@@ -143,6 +143,10 @@ type Service struct {
 	// RealServers names the real servers of this service, in file order;
 	// all of them unless the service lists a subset.
 	RealServers []string
+	// Weights are the weights this service gives some of its real servers
+	// instead of their own (keepalived's weight per virtual_server), by
+	// name; nil when none.
+	Weights map[string]uint16
 }
 
 // SorryServer is keepalived's sorry_server: where new clients go when the
@@ -303,11 +307,15 @@ func (t *Topology) ServiceByName(name string) (Service, bool) {
 	return Service{}, false
 }
 
-// Members returns the real servers of a service, in file order.
+// Members returns the real servers of a service, in file order, each with
+// the weight the service gives it.
 func (t *Topology) Members(s Service) []RealServer {
 	members := make([]RealServer, 0, len(s.RealServers))
 	for _, name := range s.RealServers {
 		if rs, ok := t.RealServerByName(name); ok {
+			if w, ok := s.Weights[name]; ok {
+				rs.Weight = w
+			}
 			members = append(members, rs)
 		}
 	}
