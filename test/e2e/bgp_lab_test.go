@@ -362,73 +362,14 @@ func sourceIP(ipPort string) string {
 	return ip
 }
 
-// heldConns is what the bgpconns role said.
-type heldConns struct {
-	node      map[string]string // source → node
-	port      map[string]string // source → local port
-	fails     []string
-	failedAt  []time.Time
-	gaps      []bgpGap
-	open      int
-	exchanges int
-}
-
-// bgpGap is one stall of one connection.
-type bgpGap struct {
-	source string
-	at     time.Time
-	stall  time.Duration
-}
-
-// held parses the log of a bgpconns role.
-func (b *bgpLab) held(name string) heldConns {
-	c := heldConns{node: map[string]string{}, port: map[string]string{}}
-	unix := func(f string) time.Time {
-		ns, _ := strconv.ParseInt(f, 10, 64)
-		return time.Unix(0, ns)
-	}
-	for _, line := range strings.Split(b.log(name), "\n") {
-		f := strings.Fields(line)
-		switch {
-		case len(f) == 4 && f[0] == "node":
-			c.port[f[1]], c.node[f[1]] = f[2], f[3]
-		case len(f) >= 3 && f[0] == "fail":
-			c.fails = append(c.fails, line)
-			c.failedAt = append(c.failedAt, unix(f[2]))
-		case len(f) == 4 && f[0] == "gap":
-			ms, _ := strconv.Atoi(f[3])
-			c.gaps = append(c.gaps, bgpGap{f[1], unix(f[2]), time.Duration(ms) * time.Millisecond})
-		case len(f) == 4 && f[0] == "alive":
-			c.open, _ = strconv.Atoi(f[2])
-			c.exchanges, _ = strconv.Atoi(f[3])
-		}
-	}
-	return c
-}
-
-// longestStall is the longest stall at or after t, and how many
-// connections stalled.
-func (c heldConns) longestStall(t time.Time) (time.Duration, int) {
-	var longest time.Duration
-	who := map[string]bool{}
-	for _, g := range c.gaps {
-		if !g.at.Before(t) {
-			longest = max(longest, g.stall)
-			who[g.source] = true
-		}
-	}
-	return longest, len(who)
-}
-
 // startHeld starts the long-lived connections, one per source, and waits
 // until every one is open.
 func (b *bgpLab) startHeld(name string, sources []string) heldConns {
 	b.t.Helper()
 	self, _ := os.Executable()
-	b.start(name, "client", []string{"LVSDR_E2E_ROLE=bgpconns", "LVSDR_E2E_TARGET=" + bgpAMQP,
-		"LVSDR_E2E_SOURCES=" + strings.Join(sources, ","), "LVSDR_E2E_EVERY=200ms"}, self)
+	b.start(name, "client", connsEnv(bgpAMQP, sources, 200*time.Millisecond, bgpExchangeDeadline), self)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		c := b.held(name)
+		c := parseConns(b.log(name))
 		if len(c.fails) > 0 {
 			b.t.Fatalf("%s: connections failed at the start:\n%s", name, strings.Join(c.fails, "\n"))
 		}
@@ -445,7 +386,7 @@ func (b *bgpLab) startHeld(name string, sources []string) heldConns {
 // fared since t: exchanges, the longest stall.
 func (b *bgpLab) checkHeld(name string, before heldConns, t time.Time, stage string) heldConns {
 	b.t.Helper()
-	c := b.held(name)
+	c := parseConns(b.log(name))
 	if len(c.fails) > 0 || c.open != len(c.node) {
 		b.t.Errorf("%s: long-lived connections broke %s (%d open of %d):\n%s", name, stage, c.open, len(c.node), strings.Join(c.fails, "\n"))
 	}

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,8 +27,6 @@ func init() {
 		os.Exit(bgpRoutesRole())
 	case "bgpprobe":
 		os.Exit(bgpProbeRole())
-	case "bgpconns":
-		os.Exit(bgpConnsRole())
 	case "bgpdests":
 		os.Exit(bgpDestsRole())
 	}
@@ -166,67 +162,3 @@ func bgpProbeRole() int {
 // may take: room for TCP's retransmissions while a dead director's route
 // waits for the hold time.
 const bgpExchangeDeadline = 30 * time.Second
-
-// bgpStall is the delay beyond the exchange interval that a connection
-// reports as a stall: more than emulation's jitter.
-const bgpStall = 500 * time.Millisecond
-
-// bgpConnsRole holds one connection from each of LVSDR_E2E_SOURCES to
-// LVSDR_E2E_TARGET and exchanges a line on each every LVSDR_E2E_EVERY. It
-// prints "node SOURCE LOCALPORT NODE" per connection, "fail SOURCE UNIXNANO
-// why" when one breaks (it is not reopened), "gap SOURCE UNIXNANO MS" when
-// an exchange came more than bgpStall late, and every second "alive
-// UNIXNANO OPEN EXCHANGES".
-func bgpConnsRole() int {
-	every, err := time.ParseDuration(os.Getenv("LVSDR_E2E_EVERY"))
-	if err != nil {
-		fmt.Println("fail - 0 LVSDR_E2E_EVERY:", err)
-		return 1
-	}
-	target := os.Getenv("LVSDR_E2E_TARGET")
-	var mu sync.Mutex
-	say := func(format string, args ...any) {
-		mu.Lock()
-		fmt.Printf(format+"\n", args...)
-		mu.Unlock()
-	}
-	var open atomic.Int32
-	var exchanges atomic.Int64
-	for _, src := range strings.Split(os.Getenv("LVSDR_E2E_SOURCES"), ",") {
-		conn, node, err := dialFrom(src, target)
-		if err != nil {
-			say("fail %s %d dial: %v", src, time.Now().UnixNano(), err)
-			continue
-		}
-		say("node %s %d %s", src, conn.LocalAddr().(*net.TCPAddr).Port, node)
-		open.Add(1)
-		go func() {
-			defer open.Add(-1)
-			r := bufio.NewReader(conn)
-			last := time.Now()
-			for i := 1; ; i++ {
-				time.Sleep(every)
-				conn.SetDeadline(time.Now().Add(bgpExchangeDeadline))
-				if _, err := fmt.Fprintf(conn, "ping %d\n", i); err != nil {
-					say("fail %s %d write: %v", src, time.Now().UnixNano(), err)
-					return
-				}
-				line, err := r.ReadString('\n')
-				if err != nil || strings.TrimSpace(line) != fmt.Sprintf("ping %d", i) {
-					say("fail %s %d read: %v %q", src, time.Now().UnixNano(), err, line)
-					return
-				}
-				now := time.Now()
-				if stall := now.Sub(last) - every; stall > bgpStall {
-					say("gap %s %d %d", src, now.UnixNano(), stall.Milliseconds())
-				}
-				last = now
-				exchanges.Add(1)
-			}
-		}()
-	}
-	for range time.Tick(time.Second) {
-		say("alive %d %d %d", time.Now().UnixNano(), open.Load(), exchanges.Load())
-	}
-	return 0
-}

@@ -158,7 +158,7 @@ func TestMigrateFromKeepalived(t *testing.T) {
 	noFailures("after the second director")
 
 	c := s.conns("conns")
-	step("in all: %d connections, %d exchanges, %d failed", len(c.nodes), c.exchanges, len(c.fails))
+	step("in all: %d connections, %d exchanges, %d failed", len(c.node), c.exchanges, len(c.fails))
 }
 
 // newConnections opens one new connection to the VIP's amqp port from

@@ -47,14 +47,14 @@ func (f *syncFigures) print() {
 type syncEvent struct {
 	moved  time.Duration // from the event to the new holder's binding
 	stall  time.Duration // the longest stall of any connection after it
-	stalls int           // connections that stalled more than syncStall
+	stalls int           // connections that stalled more than connsStall
 	failed int           // connections that broke after it
 }
 
 func (e syncEvent) String() string {
-	stall := fmt.Sprintf("no connection stalled more than %s", syncStall)
+	stall := fmt.Sprintf("no connection stalled more than %s", connsStall)
 	if e.stalls > 0 {
-		stall = fmt.Sprintf("longest stall %.2f s (%d connections stalled more than %s)", e.stall.Seconds(), e.stalls, syncStall)
+		stall = fmt.Sprintf("longest stall %.2f s (%d connections stalled more than %s)", e.stall.Seconds(), e.stalls, connsStall)
 	}
 	moved := ""
 	if e.moved > 0 {
@@ -182,7 +182,7 @@ func TestSyncFailoverLongLived(t *testing.T) {
 	check("master stopped", e)
 
 	c := s.conns("conns")
-	f.add("in all: %d connections, %d exchanges, %d failed", len(c.nodes), c.exchanges, len(c.fails))
+	f.add("in all: %d connections, %d exchanges, %d failed", len(c.node), c.exchanges, len(c.fails))
 	if len(c.fails) > 0 || c.open != len(sources) {
 		t.Errorf("%d of %d connections open at the end, failures:\n%s\n%s", c.open, len(sources), strings.Join(c.fails, "\n"), s.roleChanges())
 	}

@@ -183,7 +183,7 @@ func TestSyncKeepalivedInterop(t *testing.T) {
 	check("lvsdr master stopped", e)
 
 	c := s.conns("conns")
-	f.add("in all: %d connections, %d exchanges, %d failed", len(c.nodes), c.exchanges, len(c.fails))
+	f.add("in all: %d connections, %d exchanges, %d failed", len(c.node), c.exchanges, len(c.fails))
 	if len(c.fails) > 0 || c.open != len(sources) {
 		t.Errorf("%d of %d connections open at the end, failures:\n%s\n%s", c.open, len(sources), strings.Join(c.fails, "\n"), s.roleChanges())
 	}
@@ -254,7 +254,7 @@ func TestSyncKeepalivedPair(t *testing.T) {
 	f.add("master stopped (SIGTERM) → d2: %s; before it, %s", e, held)
 
 	c := s.conns("conns")
-	f.add("in all: %d connections, %d exchanges, %d failed", len(c.nodes), c.exchanges, len(c.fails))
+	f.add("in all: %d connections, %d exchanges, %d failed", len(c.node), c.exchanges, len(c.fails))
 	if len(c.fails) > 0 {
 		t.Logf("failed connections:\n%s", strings.Join(c.fails, "\n"))
 	}

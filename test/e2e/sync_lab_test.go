@@ -106,25 +106,24 @@ func (s *syncLab) clientSources(from, n int) []string {
 	return out
 }
 
-// startConns starts the syncconns role in the client: one connection per
+// startConns starts the conns role in the client: one connection per
 // source to the VIP's amqp port, an exchange on each every every. It waits
 // until every connection is open.
 func (s *syncLab) startConns(name string, sources []string, every time.Duration) {
 	s.t.Helper()
 	self, _ := os.Executable()
-	s.start(name, "client", []string{"LVSDR_E2E_ROLE=syncconns", "LVSDR_E2E_TARGET=" + vip + ":5672",
-		"LVSDR_E2E_SOURCES=" + strings.Join(sources, ","), "LVSDR_E2E_EVERY=" + every.String()}, self)
+	s.start(name, "client", connsEnv(vip+":5672", sources, every, syncExchangeDeadline), self)
 	for deadline := time.Now().Add(syncSlow); ; time.Sleep(200 * time.Millisecond) {
 		c := s.conns(name)
 		if len(c.fails) > 0 {
 			s.t.Fatalf("%s: connections failed at the start:\n%s\n%s", name, strings.Join(c.fails, "\n"), s.roleChanges())
 		}
-		if len(c.nodes) == len(sources) {
+		if len(c.node) == len(sources) {
 			s.t.Logf("%s: %d connections open, by node %v", name, len(sources), c.byNode())
 			return
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("%s: %d of %d connections open after %s:\n%s", name, len(c.nodes), len(sources), syncSlow, tail(s.log(name), 20))
+			s.t.Fatalf("%s: %d of %d connections open after %s:\n%s", name, len(c.node), len(sources), syncSlow, tail(s.log(name), 20))
 		}
 	}
 }
@@ -139,83 +138,8 @@ func (s *syncLab) roleChanges() string {
 	return b.String()
 }
 
-// connsState is what the syncconns role said.
-type connsState struct {
-	nodes     map[string]string // source → node
-	fails     []string
-	failedAt  []time.Time
-	gaps      []connGap
-	open      int
-	exchanges int
-	at        time.Time // of the last alive line
-}
-
-// connGap is one stall of one connection.
-type connGap struct {
-	source string
-	at     time.Time
-	stall  time.Duration
-}
-
-func (c connsState) byNode() map[string]int {
-	n := map[string]int{}
-	for _, node := range c.nodes {
-		n[node]++
-	}
-	return n
-}
-
-// conns parses the syncconns role's log.
-func (s *syncLab) conns(name string) connsState {
-	c := connsState{nodes: map[string]string{}}
-	unix := func(f string) time.Time {
-		ns, _ := strconv.ParseInt(f, 10, 64)
-		return time.Unix(0, ns)
-	}
-	for _, line := range strings.Split(s.log(name), "\n") {
-		f := strings.Fields(line)
-		switch {
-		case len(f) == 3 && f[0] == "node":
-			c.nodes[f[1]] = f[2]
-		case len(f) >= 3 && f[0] == "fail":
-			c.fails = append(c.fails, line)
-			c.failedAt = append(c.failedAt, unix(f[2]))
-		case len(f) == 4 && f[0] == "gap":
-			ms, _ := strconv.Atoi(f[3])
-			c.gaps = append(c.gaps, connGap{f[1], unix(f[2]), time.Duration(ms) * time.Millisecond})
-		case len(f) == 4 && f[0] == "alive":
-			c.at = unix(f[1])
-			c.open, _ = strconv.Atoi(f[2])
-			c.exchanges, _ = strconv.Atoi(f[3])
-		}
-	}
-	return c
-}
-
-// failedSince counts the connections that broke at or after t.
-func (c connsState) failedSince(t time.Time) int {
-	n := 0
-	for _, at := range c.failedAt {
-		if !at.Before(t) {
-			n++
-		}
-	}
-	return n
-}
-
-// longestStall is the longest stall of any connection at or after t, and
-// how many connections stalled.
-func (c connsState) longestStall(t time.Time) (time.Duration, int) {
-	var longest time.Duration
-	who := map[string]bool{}
-	for _, g := range c.gaps {
-		if !g.at.Before(t) {
-			longest = max(longest, g.stall)
-			who[g.source] = true
-		}
-	}
-	return longest, len(who)
-}
+// conns reads what the conns role name said.
+func (s *syncLab) conns(name string) heldConns { return parseConns(s.log(name)) }
 
 // connEntry is one line of ipvsadm -Lnc.
 type connEntry struct {

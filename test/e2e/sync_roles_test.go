@@ -3,13 +3,11 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -18,13 +16,11 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// The clients of the connection-sync failover tests run from init:
+// The AMQP client of the connection-sync failover tests runs from init:
 // TestMain (roles_test.go) dispatches the suite's other roles, and init
 // runs before it.
 func init() {
 	switch os.Getenv("LVSDR_E2E_ROLE") {
-	case "syncconns":
-		os.Exit(syncConnsRole())
 	case "syncamqp":
 		os.Exit(syncAMQPRole())
 	}
@@ -33,70 +29,6 @@ func init() {
 // syncExchangeDeadline is how long one exchange may take: room for TCP's
 // retransmissions while the VIP moves, far more than a failover needs.
 const syncExchangeDeadline = 10 * time.Second
-
-// syncStall is the delay beyond the exchange interval that a connection
-// reports as a stall ("gap" lines): more than emulation's jitter.
-const syncStall = 500 * time.Millisecond
-
-// syncConnsRole holds one connection from each of LVSDR_E2E_SOURCES to
-// LVSDR_E2E_TARGET and exchanges a line on each every LVSDR_E2E_EVERY. It
-// prints "node SOURCE NODE" per connection, "fail SOURCE UNIXNANO why" when
-// one breaks (it is not reopened), "gap SOURCE UNIXNANO MS" when an
-// exchange came more than syncStall late, and every second
-// "alive UNIXNANO OPEN EXCHANGES".
-func syncConnsRole() int {
-	every, err := time.ParseDuration(os.Getenv("LVSDR_E2E_EVERY"))
-	if err != nil {
-		fmt.Println("fail - 0 LVSDR_E2E_EVERY:", err)
-		return 1
-	}
-	target := os.Getenv("LVSDR_E2E_TARGET")
-	var mu sync.Mutex
-	say := func(format string, args ...any) {
-		mu.Lock()
-		fmt.Printf(format+"\n", args...)
-		mu.Unlock()
-	}
-	var open atomic.Int32
-	var exchanges atomic.Int64
-	for _, src := range strings.Split(os.Getenv("LVSDR_E2E_SOURCES"), ",") {
-		conn, node, err := dialFrom(src, target)
-		if err != nil {
-			say("fail %s %d dial: %v", src, time.Now().UnixNano(), err)
-			continue
-		}
-		say("node %s %s", src, node)
-		open.Add(1)
-		go func() {
-			defer open.Add(-1)
-			r := bufio.NewReader(conn)
-			last := time.Now()
-			for i := 1; ; i++ {
-				time.Sleep(every)
-				conn.SetDeadline(time.Now().Add(syncExchangeDeadline))
-				if _, err := fmt.Fprintf(conn, "ping %d\n", i); err != nil {
-					say("fail %s %d write: %v", src, time.Now().UnixNano(), err)
-					return
-				}
-				line, err := r.ReadString('\n')
-				if err != nil || strings.TrimSpace(line) != fmt.Sprintf("ping %d", i) {
-					say("fail %s %d read: %v %q", src, time.Now().UnixNano(), err, line)
-					return
-				}
-				now := time.Now()
-				if stall := now.Sub(last) - every; stall > syncStall {
-					say("gap %s %d %d", src, now.UnixNano(), stall.Milliseconds())
-				}
-				last = now
-				exchanges.Add(1)
-			}
-		}()
-	}
-	for range time.Tick(time.Second) {
-		say("alive %d %d %d", time.Now().UnixNano(), open.Load(), exchanges.Load())
-	}
-	return 0
-}
 
 // syncAMQPRole is an AMQP 0-9-1 client of LVSDR_E2E_TARGET (host:port):
 // one connection, a publisher channel in confirm mode publishing a
