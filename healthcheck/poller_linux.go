@@ -312,6 +312,12 @@ func (p *epollPoller) start(e *entry) {
 // through net would.
 func (p *epollPoller) open(f *tcpFast) (fd int, local bool, err error) {
 	fd, err = unix.Socket(f.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err == unix.EMFILE || err == unix.ENFILE {
+		// The kept sockets are a saving, not a need: under a low open-file
+		// limit they give way to the probes.
+		p.shedIdle()
+		fd, err = unix.Socket(f.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	}
 	if err != nil {
 		return -1, true, os.NewSyscallError("socket", err)
 	}
@@ -334,6 +340,16 @@ func (p *epollPoller) open(f *tcpFast) (fd int, local bool, err error) {
 		}
 	}
 	return fd, false, err
+}
+
+// shedIdle closes every socket kept for a target's next probe.
+func (p *epollPoller) shedIdle() {
+	for fd := range p.slots {
+		if s := &p.slots[fd]; s.phase == phaseIdle && s.e != nil {
+			s.e.fast.fd = -1
+			p.closeSocket(fd)
+		}
+	}
 }
 
 // unspec is a socket address of family AF_UNSPEC: connecting a TCP socket

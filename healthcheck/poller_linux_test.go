@@ -2,6 +2,7 @@ package healthcheck
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -466,5 +467,62 @@ func TestFastPathForgetClosesTheKeptSocket(t *testing.T) {
 	}
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
 		t.Errorf("socket %d after forget: fcntl %v, want EBADF (closed)", fd, err)
+	}
+}
+
+// Under an open-file limit the kept sockets give way: a probe that finds no
+// descriptor left closes them and runs.
+func TestFastPathShedsKeptSocketsAtTheFileLimit(t *testing.T) {
+	// A listener never accepting (the kernel completes the handshakes):
+	// the server side takes no descriptor of this process.
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(lfd)
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(lfd, 64); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(lfd)
+	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*unix.SockaddrInet4).Port)).String()
+	m := &Manager{clock: clock.Real{}}
+	p, err := newEpollPoller(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.release()
+	defer p.close()
+	var entries []*entry
+	for i := range 3 {
+		tg := fastTarget(Key{"amqp", fmt.Sprint("n", i), "tcp"}, &TCPProber{Address: addr})
+		entries = append(entries, &entry{target: tg, fast: prepareTCP(tg.Prober)})
+	}
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+	// The limit bounds descriptor numbers: room for the two lowest free.
+	next, err := unix.Dup(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(next)
+	low := lim
+	low.Cur = uint64(next) + 2
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range entries {
+		if r := probeOnce(t, m, p, e); r.err != nil {
+			t.Fatalf("probe %d: %v", i+1, r.err)
+		}
+	}
+	unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+	if entries[0].fast.fd != -1 || entries[1].fast.fd != -1 || entries[2].fast.fd < 0 {
+		t.Errorf("kept sockets %d, %d, %d; want the first two shed and the last kept", entries[0].fast.fd, entries[1].fast.fd, entries[2].fast.fd)
 	}
 }
