@@ -5,17 +5,23 @@
 # connect_timeout 1 s, retry 1, delay_before_retry 1 s. The real servers are
 # 10 node namespaces on a bridge, each listening on the 100 service ports
 # (test/bench/checks listen -address: read to the prober's FIN, then close).
-# keepalived (-C, checkers only) runs first, then `director run` on the same
-# topology, each in the director's namespace; after a warm-up each is
-# measured over one window: the CPU of its processes (utime + stime from
-# /proc, keepalived's parent and checker together), the real servers up in
-# the kernel at the end (destinations with a weight), the
-# lowest up-count seen, every 5 s, during the window, and the
-# director's "check state changed ... to=down" lines.
+# keepalived (-C, checkers only), `director run` on the same topology and
+# the checker alone run one after the other (LVSDR_BENCH_ORDER), each in a
+# director namespace of its own; after a warm-up each is measured over one
+# window: the CPU of its processes (utime + stime from /proc, keepalived's
+# parent and checker together), the probes it ran (the namespace's
+# ActiveOpens) and so the CPU a probe, the RSTs it sent, the real servers up
+# in the kernel at the end (destinations with a weight), the lowest
+# up-count seen, every 5 s, during the window, and the director's "check
+# state changed ... to=down" lines.
 #
 # Settings (environment; LVSDR_* reach the VM): LVSDR_BENCH_SERVICES
 # (default 100), LVSDR_BENCH_NODES (default 10), LVSDR_BENCH_WARMUP (s,
-# default 15), LVSDR_BENCH_WINDOW (s, default 20).
+# default 15), LVSDR_BENCH_WINDOW (s, default 20), LVSDR_BENCH_ORDER (the
+# contenders, in order: keepalived, director, director1 (GOMAXPROCS=1),
+# other (the binary LVSDR_BENCH_OTHER), checker; default "keepalived
+# director checker"), LVSDR_BENCH_PROFILE (1, or contender names: strace
+# -c and perf of each after its window).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 services=${LVSDR_BENCH_SERVICES:-100}
@@ -27,6 +33,9 @@ if [[ ! -e /proc/net/ip_vs && -z ${LVSDR_VM:-} ]]; then
 	out=$PWD/.cache/bench-checks
 	rm -rf "$out" && mkdir -p "$out"
 	${GO:-go} build -o "$out/" ./cmd/director ./test/bench/checks
+	# LVSDR_BENCH_OTHER: another build of the director (another commit's),
+	# measured in the same run as the contender "other".
+	[[ -z ${LVSDR_BENCH_OTHER:-} ]] || cp "$LVSDR_BENCH_OTHER" "$out/director-other"
 	command -v keepalived >/dev/null || { echo "vm.sh: keepalived is missing on this machine (the VM uses its root): apt-get install keepalived" >&2; exit 1; }
 	awk -v services="$services" -v nodes="$nodes" -v first="$first_port" -v vip="$vip" -v out="$out" '
 	BEGIN {
@@ -127,6 +136,12 @@ ticks() {
 	done
 	echo $total $sys
 }
+# opens PID: the TCP connects the namespace of PID has started (ActiveOpens):
+# the probes, retries included, whoever runs them.
+# resets PID: the RSTs it has sent (OutRsts): a probe closing with FIN sends
+# none.
+opens() { awk '$1 == "Tcp:" && $2 ~ /^[0-9]+$/ { print $6 }' "/proc/$1/net/snmp"; }
+resets() { awk '$1 == "Tcp:" && $2 ~ /^[0-9]+$/ { print $15 }' "/proc/$1/net/snmp"; }
 # machine: the VM's busy and softirq ticks, from /proc/stat.
 machine() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $8 }' /proc/stat; }
 named() {
@@ -144,9 +159,11 @@ hz=$(getconf CLK_TCK)
 # measure NAME PID...: the window's CPU, the up-count at its end and the
 # lowest seen, read every 5 s, over the window.
 measure() {
-	local name=$1 t0 t1 c0 c1 m0 m1 low=$checks u i
+	local name=$1 t0 t1 c0 c1 m0 m1 o0 o1 r0 low=$checks u i
 	shift
 	sleep "$warmup"
+	o0=$(opens $1)
+	r0=$(resets $1)
 	c0=$(ticks "$@")
 	m0=$(machine)
 	t0=$EPOCHREALTIME
@@ -156,13 +173,14 @@ measure() {
 		((u < low)) && low=$u
 	done
 	c1=$(ticks "$@")
+	o1=$(opens $1)
 	m1=$(machine)
 	t1=$EPOCHREALTIME
-	awk -v name="$name" -v c0="$c0" -v c1="$c1" -v m0="$m0" -v m1="$m1" -v hz="$hz" -v a="$t0" -v b="$t1" -v up="$(up)" -v low="$low" -v n="$checks" -v cpus="$(nproc)" '
+	awk -v name="$name" -v c0="$c0" -v c1="$c1" -v m0="$m0" -v m1="$m1" -v hz="$hz" -v a="$t0" -v b="$t1" -v up="$(up)" -v low="$low" -v n="$checks" -v cpus="$(nproc)" -v probes=$((o1 - o0)) -v resets=$(($(resets $1) - r0)) '
 		BEGIN {
 			split(c0, x); split(c1, y); split(m0, p); split(m1, q); c = y[1] - x[1]; w = b - a
-			printf "%s: cpu=%.2fs core_pct=%.1f sys_share_pct=%.1f window=%.1fs up=%d/%d lowest_up=%d vm_busy_pct=%.1f vm_softirq_pct=%.1f\n", name, c / hz, 100 * c / hz / w,
-				(c > 0 ? 100 * (y[2] - x[2]) / c : 0), w, up, n, low, 100 * (q[1] - p[1]) / hz / w / cpus, 100 * (q[2] - p[2]) / hz / w / cpus
+			printf "%s: cpu=%.2fs core_pct=%.1f sys_share_pct=%.1f window=%.1fs probes=%d probes_per_s=%.0f us_per_probe=%.0f resets_sent=%d up=%d/%d lowest_up=%d vm_busy_pct=%.1f vm_softirq_pct=%.1f\n", name, c / hz, 100 * c / hz / w,
+				(c > 0 ? 100 * (y[2] - x[2]) / c : 0), w, probes, probes / w, (probes > 0 ? 1e6 * c / hz / probes : 0), resets, up, n, low, 100 * (q[1] - p[1]) / hz / w / cpus, 100 * (q[2] - p[2]) / hz / w / cpus
 		}' | tee -a "$work/results"
 }
 
@@ -217,19 +235,28 @@ run_keepalived() {
 	ip netns exec $ns ipvsadm -C
 }
 
+# run_director [NAME [ENV...]]: director run on the topology, with ENV (e.g.
+# GOMAXPROCS=1 as director1: one P, no second thread to wake and put back
+# to sleep for each event).
 run_director() {
-	director_ns lvsdr-bc-d 2
-	ip netns exec $ns "$bin/director" run --config "$bin/topology.yaml" --state-dir "$work/state" --control-socket "$work/sock" >"$work/director.log" 2>&1 &
+	local name=${1:-director} n=${2:-2}
+	shift 2 || true
+	director_ns lvsdr-bc-$name $n
+	local exe=$bin/director
+	[[ $name == other ]] && exe=$bin/director-other
+	ip netns exec $ns env "$@" "$exe" run --config "$bin/topology.yaml" --state-dir "$work/state-$name" --control-socket "$work/sock-$name" >"$work/$name.log" 2>&1 &
 	dpid=$!
 	pids+=($dpid)
 	await_up
-	measure director $dpid
-	echo "director: downs=$(grep -cE 'msg="check state changed".* to=down' "$work/director.log" || true) late_warnings=$(grep -c 'start late' "$work/director.log" || true)" | tee -a "$work/results"
-	profile director $dpid
+	measure $name $dpid
+	echo "$name: downs=$(grep -cE 'msg="check state changed".* to=down' "$work/$name.log" || true) late_warnings=$(grep -c 'start late' "$work/$name.log" || true)" | tee -a "$work/results"
+	profile $name $dpid
 	kill -TERM $dpid
 	wait $dpid 2>/dev/null || true
 	ip netns exec $ns ipvsadm -C
 }
+run_director1() { run_director director1 4 GOMAXPROCS=1; }
+run_other() { run_director other 5; }
 
 # The checker alone (test/bench/checks on the same targets: the Manager and
 # nothing else of the director), then the floor: the bare syscalls of one
@@ -248,16 +275,17 @@ done
 echo
 awk '
 	{ for (i = 1; i <= NF; i++) if (split($i, kv, "=") == 2) v[$1 " " kv[1]] = kv[2] }
-	/^keepalived: cpu=/ { k = v["keepalived: core_pct"] + 0; ku = v["keepalived: up"]; kl = v["keepalived: lowest_up"] }
-	/^director: cpu=/ { d = v["director: core_pct"] + 0; du = v["director: up"]; dl = v["director: lowest_up"] }
+	/^[a-z0-9]+: cpu=/ { name = substr($1, 1, length($1) - 1); order[++n] = name; pct[name] = v[$1 " core_pct"] + 0; upc[name] = v[$1 " up"]; low[name] = v[$1 " lowest_up"]; sys[name] = v[$1 " sys_share_pct"]; us[name] = v[$1 " us_per_probe"] + 0; rate[name] = v[$1 " probes_per_s"] }
 	/checker_cpu_core_pct=/ { c = v["checker checker_cpu_core_pct"] + 0; cus = v["checker checker_cpu_us_per_probe"] }
 	/floor_cpu_us_per_probe=/ { f = v["checker floor_cpu_us_per_probe"] }
 	/ probes_per_s=/ { cr = v["checker probes_per_s"]; cf = v["checker failures"]; cd = v["checker downs"] }
 	END {
-		printf "| | %% of one core | x keepalived | up at the end (lowest) |\n|---|---|---|---|\n"
-		printf "| keepalived (parent + checker) | %.1f | 1.00 | %s (%s) |\n", k, ku, kl
-		printf "| director run | %.1f | %.2f | %s (%s) |\n", d, (k > 0 ? d / k : 0), du, dl
-		printf "| checker alone (%s probes/s, %s failed, %s down) | %.1f | %.2f | |\n", cr, cf, cd, c, (k > 0 ? c / k : 0)
-		printf "keepalived: %.1f us a check; checker alone: %s us a probe; floor: %s us a probe\n", k * 10000 / 1000 / 1, cus, f
-		printf "director / keepalived CPU: %.2f (target <= 0.5)\n", (k > 0 ? d / k : 0)
+		k = pct["keepalived"]; ku = us["keepalived"]
+		printf "| | %% of one core | probes/s | CPU a probe | in the kernel | x keepalived (a probe) | up at the end (lowest) |\n|---|---|---|---|---|---|---|\n"
+		for (i = 1; i <= n; i++) { x = order[i]; printf "| %s | %.1f | %s | %.0f us | %s %% | %.2f | %s (%s) |\n", x, pct[x], rate[x], us[x], sys[x], (ku > 0 ? us[x] / ku : 0), upc[x], low[x] }
+		if (cr != "") {
+			printf "| checker alone (%s probes/s, %s failed, %s down) | %.1f | | %.2f | |\n", cr, cf, cd, c, (k > 0 ? c / k : 0)
+			printf "checker alone: %s us a probe; floor: %s us a probe\n", cus, f
+		}
+		printf "director / keepalived CPU a probe: %.2f (target <= 0.5)\n", (ku > 0 ? us["director"] / ku : 0)
 	}' "$work/results"
