@@ -104,6 +104,23 @@ func (a *Agent) Start(c Config) error {
 		fmt.Fprintf(a.Out, "%s = %s\n", kv[0], kv[1])
 	}
 	vip := vipAddr(c.VIP)
+	// A VIP that realserver.sh put on lo without "scope host" (ifconfig
+	// lo:0 does) stays as it is under an add, which the kernel answers
+	// with "exists": it is replaced, back to back, so that the node never
+	// takes the VIP as the source of its own traffic.
+	addrs, err := a.Addrs.List()
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	for _, old := range addrs {
+		if old.Link != Loopback || old.Prefix.Addr() != c.VIP || (old.HostScope && old.Prefix.Bits() == c.VIP.BitLen()) {
+			continue
+		}
+		if err := a.Addrs.Delete(old); err != nil {
+			return fmt.Errorf("start: replace %s: %w", old, err)
+		}
+		fmt.Fprintf(a.Out, "replacing the VIP on lo as %s: DR needs %s\n", old, vip)
+	}
 	if err := a.Addrs.Add(vip); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}

@@ -27,8 +27,10 @@ func (f *fakeAddrs) LinkExists(name string) error {
 	return nil
 }
 
+// Add is a no-op for an address already on the link whatever its scope or
+// label, as the kernel's "exists" is.
 func (f *fakeAddrs) Add(a netif.Addr) error {
-	if !slices.Contains(f.addrs, a) {
+	if !slices.ContainsFunc(f.addrs, func(x netif.Addr) bool { return x.Link == a.Link && x.Prefix == a.Prefix }) {
 		f.addrs = append(f.addrs, a)
 	}
 	return nil
@@ -81,6 +83,30 @@ func values(t *testing.T, a *Agent) map[string]string {
 }
 
 var vipOnLo = netif.Addr{Link: "lo", Prefix: netip.MustParsePrefix("10.0.0.100/32"), HostScope: true, Label: "lo:0"}
+
+func TestStartReplacesAVIPThatRealserverShPutOnLoWithGlobalScope(t *testing.T) {
+	a, addrs, out := node(t)
+	// ifconfig lo:0 10.0.0.100 netmask 255.255.255.255: scope global.
+	addrs.addrs = append(addrs.addrs, netif.Addr{Link: "lo", Prefix: netip.MustParsePrefix("10.0.0.100/32"), Label: "lo:0"})
+	if err := a.Start(cfg); err != nil {
+		t.Fatal(err)
+	}
+	var onLo []netif.Addr
+	for _, x := range addrs.addrs {
+		if x.Prefix.Addr() == cfg.VIP {
+			onLo = append(onLo, x)
+		}
+	}
+	if len(onLo) != 1 || onLo[0] != vipOnLo {
+		t.Errorf("VIP on lo after start: %v, want only %v", onLo, vipOnLo)
+	}
+	if !strings.Contains(out.String(), "replacing the VIP on lo") {
+		t.Errorf("start did not say it replaced the VIP:\n%s", out)
+	}
+	if err := a.Status(cfg); err != nil {
+		t.Errorf("status after start over realserver.sh's VIP: %v", err)
+	}
+}
 
 func TestStartSetsEverythingAndStopRestoresTheRecordedValues(t *testing.T) {
 	a, addrs, _ := node(t)
