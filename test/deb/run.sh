@@ -310,6 +310,11 @@ for cmd in director realserver; do
 	done
 	check "no other $cmd page than ${#pages[@]}" test "$(find "$man8" -name "$cmd.8.gz" -o -name "$cmd-*.8.gz" | wc -l)" -eq "${#pages[@]}"
 done
+# Section 5: the topology file's page, made from docs/configuration.md.
+topology_page() {
+	gzip_9n "$1" && zcat "$1" | grep -q '^\.TH "LVSDR-TOPOLOGY" "5" ' && zcat "$1" | grep -A1 -x '\.SH NAME' | grep -q '^lvsdr-topology \\- .'
+}
+check "man5/lvsdr-topology.5.gz, mode 644, gzip -9n: .TH section 5, NAME 'lvsdr-topology - ...'" topology_page "$root/usr/share/man/man5/lvsdr-topology.5.gz"
 
 # Completion scripts, where each shell looks for those of packages, and equal
 # to what the installed binary's own `completion SHELL` prints.
