@@ -116,6 +116,7 @@ func New(cfg Config) *Director {
 	}
 	d.obs.watchRole(d.HAStatus)
 	d.obs.watchBGP(d.BGPStatus)
+	d.obs.watchView(d.view.Load)
 	return d
 }
 

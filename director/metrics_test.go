@@ -409,3 +409,21 @@ func TestMetricsPassPromtoolsLinter(t *testing.T) {
 		}
 	}
 }
+
+// The loop's published view feeds the reload and maintenance metrics of a
+// running director, not only of a collector wired by hand.
+func TestMetricsOfARunningDirectorFollowReloadsAndMaintenance(t *testing.T) {
+	h := newHarness(t, withMetrics("127.0.0.1:0"))
+	h.start()
+	h.advanceUntil(10*time.Second, func(tab []string) bool { return len(tab) == 6 })
+	if err := h.d.ReloadAndWait(); err != nil {
+		t.Fatal(err)
+	}
+	h.wantMetric("lvsdr_reloads_total", map[string]string{"result": "success"}, 1)
+	h.wantMetric("lvsdr_last_reload_success", nil, 1)
+	if err := h.d.SetMaintenance("rmq_node2", true); err != nil {
+		t.Fatal(err)
+	}
+	h.wantMetric("lvsdr_real_server_maintenance", map[string]string{"real_server": "rmq_node2"}, 1)
+	h.wantMetric("lvsdr_real_server_maintenance", map[string]string{"real_server": "rmq_node1"}, 0)
+}

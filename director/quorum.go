@@ -57,7 +57,7 @@ func (d *Director) setHook(from, to *topology.Topology) {
 	}
 	var next *notify.Hook
 	if n := to.Director.Notify; n != nil {
-		next = notify.Start(n.Command, n.Timeout, d.Log)
+		next = notify.Start(n.Command, n.Timeout, d.Log, notify.OnFailure(d.obs.notifyFailed))
 	}
 	if old := d.hook.Swap(next); old != nil {
 		go old.Close()
