@@ -27,4 +27,4 @@ skip=${LVSDR_E2E_SKIP-'^(TestHAPairFailover|TestHAKeepalivedPairForScale|TestSyn
 export LVSDR_E2E_SYNC_ADVERT=${LVSDR_E2E_SYNC_ADVERT-1s}
 
 echo "== in the VM (Debian's kernel, IPVS)"
-LVSDR_E2E_BIN=$out test/vm/run --timeout 2100 -- "$out/e2e.test" -test.v -test.timeout 34m -test.skip "$skip" ${LVSDR_E2E_ARGS:-}
+LVSDR_E2E_BIN=$out test/vm/run --timeout 2760 -- "$out/e2e.test" -test.v -test.timeout 44m -test.skip "$skip" ${LVSDR_E2E_ARGS:-}
