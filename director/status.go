@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/lvsdr/lvsdr/topology"
 )
 
 // WriteStatus prints a report as a table: a block per service, a line per
@@ -344,62 +346,12 @@ func knownNames(what string, names, known []string) error {
 		if slices.Contains(known, n) {
 			continue
 		}
-		if near := nearest(n, known); near != "" {
+		if near := topology.Suggest(n, known); near != "" {
 			return fmt.Errorf("%s %q: %w: did you mean %q?", what, n, ErrUnknownName, near)
 		}
 		return fmt.Errorf("%s %q: %w (%ss: %s)", what, n, ErrUnknownName, what, strings.Join(known, ", "))
 	}
 	return nil
-}
-
-// nearest is the one name of known that word likely meant: the same in
-// another case, or the only one a typo away (two for long words); "" when
-// none is, or two are as near.
-func nearest(word string, known []string) string {
-	for _, k := range known {
-		if strings.EqualFold(k, word) {
-			return k
-		}
-	}
-	best, bestDistance, tie := "", max(1, min(2, len(word)/4))+1, false
-	for _, k := range known {
-		switch d := editDistance(strings.ToLower(word), strings.ToLower(k)); {
-		case d < bestDistance:
-			best, bestDistance, tie = k, d, false
-		case d == bestDistance:
-			tie = true
-		}
-	}
-	if tie {
-		return ""
-	}
-	return best
-}
-
-// editDistance counts the insertions, deletions, substitutions and swaps
-// of two neighbouring bytes that turn a into b (ampq is one from amqp).
-func editDistance(a, b string) int {
-	prev2 := make([]int, len(b)+1)
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(b)]
 }
 
 // WriteProbes prints the results of `director check`, one line per

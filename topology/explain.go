@@ -119,10 +119,11 @@ var keepalivedValues = map[string]string{
 	"ssl_get":   "http",
 }
 
-// suggest returns the candidate that word most likely meant, or "": the
+// Suggest returns the candidate that word most likely meant, or "": the
 // same word in another case, keepalived's name for it, or one a typo or two
-// away.
-func suggest(word string, candidates []string) string {
+// away (none when two are as near). The decoder's hints and the names
+// `director status` refuses share it.
+func Suggest(word string, candidates []string) string {
 	lower := strings.ToLower(word)
 	for _, c := range candidates {
 		if strings.ToLower(c) == lower {
@@ -154,7 +155,7 @@ func suggest(word string, candidates []string) string {
 
 // didYouMean formats a suggestion for a message, or "".
 func didYouMean(word string, candidates []string) string {
-	c := suggest(word, candidates)
+	c := Suggest(word, candidates)
 	if c == "" {
 		return ""
 	}

@@ -106,8 +106,8 @@ func TestSuggest(t *testing.T) {
 		{"x", []string{"vip"}, ""},
 	}
 	for _, tt := range tests {
-		if got := suggest(tt.word, tt.candidates); got != tt.want {
-			t.Errorf("suggest(%q) = %q, want %q", tt.word, got, tt.want)
+		if got := Suggest(tt.word, tt.candidates); got != tt.want {
+			t.Errorf("Suggest(%q) = %q, want %q", tt.word, got, tt.want)
 		}
 	}
 	for _, tt := range []struct {
