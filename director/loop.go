@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/lvsdr/lvsdr/healthcheck"
@@ -100,6 +101,7 @@ func (d *Director) Run(ctx context.Context) error {
 	}
 	l := &loop{Director: d, topo: topo, r: ipvsctl.NewReconciler(d.Kernel), dirty: make(chan struct{}, 1),
 		leaving: leavingSet{}, retiring: map[ipvsctl.ServiceKey]bool{}, quorum: map[string]bool{}, vip: vip.NewOwner(d.VIP, d.Log)}
+	l.warnAbout(topo)
 	// Before the VIP goes on: a director that cannot check through the VIP
 	// stops without having bound it.
 	if l.source, err = d.prepareVIPChecks(topo); err != nil {
@@ -309,6 +311,7 @@ func (l *loop) onReload() (err error) {
 		return err
 	}
 	l.topo, l.source = next, source
+	l.warnAbout(next)
 	if err := l.convergeVIP(); err != nil {
 		l.Log.Error("VIP not moved; the next resync retries", "error", err)
 	}
@@ -433,6 +436,14 @@ func (l *loop) reconcile(why reason, step func(ipvsctl.Table, []ipvsctl.ServiceK
 		return err
 	}
 	return nil
+}
+
+// warnAbout logs the settings of topo that are accepted but doubtful, as
+// `director validate` prints them.
+func (l *loop) warnAbout(topo *topology.Topology) {
+	for _, w := range topo.Warnings {
+		l.Log.Warn("topology: "+strings.TrimPrefix(w.Message, "warning: "), "file", w.File, "line", w.Line)
+	}
 }
 
 // publish stores a view of the loop's state for the control socket and the

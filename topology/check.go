@@ -307,5 +307,12 @@ func (d *decoder) check(n *yaml.Node, path string, s Service) Check {
 		a.Username, a.PasswordFile = username, passwordFile
 		c.AMQP = &a
 	}
+	if c.Type != CheckNone && c.ConnectTimeout > c.Interval {
+		at := present["connect_timeout"]
+		if at == nil {
+			at = present["interval"]
+		}
+		d.warnf(at, "%s: connect_timeout %s is longer than interval %s (keepalived accepts it too): a probe that waits for its timeout outlasts the interval, so a dead server is found later than the interval says", path, c.ConnectTimeout, c.Interval)
+	}
 	return c
 }

@@ -76,6 +76,8 @@ func Parse(file string, data []byte) (*Topology, error) {
 	}
 	t.hostFiles = d.hostFiles
 	t.Digest = sha256.Sum256(data)
+	sort.SliceStable(d.warnings, func(i, j int) bool { return d.warnings[i].Line < d.warnings[j].Line })
+	t.Warnings = slices.Compact(d.warnings)
 	return t, nil
 }
 
@@ -86,8 +88,11 @@ type decoder struct {
 	hostFiles []hostFile
 	// levels are the mappings read, and unknown the keys they did not
 	// know, for the hints of flushUnknownKeys.
-	levels  map[*yaml.Node]level
-	unknown []unknownKey
+	levels map[*yaml.Node]level
+	// warnings are settings accepted but doubtful, as keepalived would
+	// have accepted them without a word.
+	warnings []Problem
+	unknown  []unknownKey
 	// checkNodes keeps the check nodes of each service, by service name,
 	// for the real servers' check_overrides.
 	checkNodes map[string][]*yaml.Node
@@ -99,6 +104,14 @@ func (d *decoder) problemf(n *yaml.Node, format string, args ...any) {
 		line = n.Line
 	}
 	d.problems = append(d.problems, Problem{File: d.file, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+func (d *decoder) warnf(n *yaml.Node, format string, args ...any) {
+	line := 1
+	if n != nil && n.Line > 0 {
+		line = n.Line
+	}
+	d.warnings = append(d.warnings, Problem{File: d.file, Line: line, Message: "warning: " + fmt.Sprintf(format, args...)})
 }
 
 func (d *decoder) err() error {

@@ -324,3 +324,33 @@ func TestEveryExampleIsValid(t *testing.T) {
 		}
 	}
 }
+
+func TestAConnectTimeoutLongerThanTheIntervalIsAcceptedWithAWarning(t *testing.T) {
+	for _, tc := range []struct {
+		check string
+		want  []string
+	}{
+		{"interval: 5s, connect_timeout: 3s", nil},
+		{"interval: 5s, connect_timeout: 5s", nil},
+		{"interval: 2s, connect_timeout: 5s", []string{"t.yaml:11: warning: services[0] (amqp).check: connect_timeout 5s is longer than interval 2s (keepalived accepts it too)"}},
+	} {
+		doc := strings.Replace(valid, "interval: 5s, connect_timeout: 3s", tc.check, 1)
+		topo, err := Parse("t.yaml", []byte(doc))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.check, err)
+		}
+		var got []string
+		for _, w := range topo.Warnings {
+			got = append(got, w.String())
+		}
+		if len(got) != len(tc.want) {
+			t.Errorf("%s: warnings %q, want %q", tc.check, got, tc.want)
+			continue
+		}
+		for i := range got {
+			if !strings.HasPrefix(got[i], tc.want[i]) {
+				t.Errorf("%s: warning %q, want it to start %q", tc.check, got[i], tc.want[i])
+			}
+		}
+	}
+}

@@ -63,6 +63,9 @@ type Topology struct {
 	// Digest is the SHA-256 of the bytes it was parsed from: a file whose
 	// bytes have this digest needs no parse to be known in force.
 	Digest [sha256.Size]byte `json:"-"`
+	// Warnings are settings the file may give but likely does not mean,
+	// as FILE:LINE problems whose message starts "warning:".
+	Warnings []Problem `json:"-"`
 	// VIP is the virtual address every service listens on.
 	VIP         netip.Addr
 	Director    Director

@@ -207,6 +207,11 @@ func validateCommand(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// FILE:LINE: warning: …, as compilers print them; the file
+			// is valid all the same.
+			for _, w := range topo.Warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), w)
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid: VIP %s, %d services, %d real servers\n", file, topo.VIP, len(topo.Services), len(topo.RealServers))
 			return nil
 		},

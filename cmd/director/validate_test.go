@@ -43,3 +43,26 @@ func TestValidateTakesTheFileAsArgument(t *testing.T) {
 		})
 	}
 }
+
+func TestValidatePrintsWarningsAndStillSucceeds(t *testing.T) {
+	data, err := os.ReadFile("../../deploy/examples/rabbitmq.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doubtful := strings.Replace(string(data), "interval: 5s", "interval: 1s", 1)
+	if doubtful == string(data) {
+		t.Fatal("the example has no interval: 5s to shorten")
+	}
+	file := filepath.Join(t.TempDir(), "topology.yaml")
+	os.WriteFile(file, []byte(doubtful), 0o644)
+	out, err := execute("validate", file)
+	if err != nil {
+		t.Fatalf("a doubtful file is still valid: %v", err)
+	}
+	if !strings.Contains(out, file+":") || !strings.Contains(out, ": warning: services[") || !strings.Contains(out, "is longer than interval 1s") {
+		t.Errorf("no FILE:LINE: warning in:\n%s", out)
+	}
+	if !strings.Contains(out, file+": valid") {
+		t.Errorf("validate did not say the file is valid:\n%s", out)
+	}
+}
