@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lvsdr/lvsdr/topology"
 )
 
 func TestKernelOperationsAndStateChangesAreLoggedOnceWithNames(t *testing.T) {
@@ -47,4 +49,17 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestTheTopologysWarningsAreLoggedAtStart(t *testing.T) {
+	topo := reference()
+	topo.Warnings = []topology.Problem{{File: "t.yaml", Line: 11, Message: "warning: services[0] (amqp).check: connect_timeout 5s is longer than interval 2s"}}
+	h := newHarness(t, topo)
+	logs := &syncBuffer{}
+	h.logs = logs
+	h.start()
+	h.settle()
+	if !strings.Contains(logs.String(), `level=WARN msg="topology: services[0] (amqp).check: connect_timeout 5s is longer than interval 2s" file=t.yaml line=11`) {
+		t.Errorf("the warning is not in the log:\n%s", logs.String())
+	}
 }
