@@ -99,7 +99,7 @@ func TestFailedListenerLeavesWithinTheBoundAndReturnsAfterRise(t *testing.T) {
 	status := l.exec("director", l.directorArgs("status")...)
 	t.Logf("director status:\n%s", status)
 	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`rs2\s+` + regexp.QuoteMeta(rs2amqp) + `\s+-\s+absent.*down\s+\S+ ago\s+\S+\s+check down\s+tcp check: .*refused`),
+		regexp.MustCompile(`rs2\s+` + regexp.QuoteMeta(rs2amqp) + `\s+-\s+absent.*down\s+check down\s+\S+ ago\s+\S+\s+tcp check: .*refused`),
 		regexp.MustCompile(`rs1\s+` + regexp.QuoteMeta(subnet+".11:5672") + `\s+dr\s+1\s+\d+\s+\d+\s+\d+\s+\d+\s+up`),
 		regexp.MustCompile(`rs2\s+` + regexp.QuoteMeta(subnet+".12:15672") + `\s+dr\s+1\s+\d+\s+\d+\s+\d+\s+\d+\s+up`),
 	} {
