@@ -27,6 +27,16 @@ type CheckEvents struct {
 	// removed or of real servers whose address it changed.
 	mu     sync.Mutex
 	series map[healthcheck.Key][]string
+	// observers are the histograms of the checks, with the catalog they
+	// were found under: every probe records its latency, and looking the
+	// series up by its labels each time cost more than the probe's own
+	// work in the checker.
+	observers map[healthcheck.Key]probeObserver
+}
+
+type probeObserver struct {
+	catalog  *Catalog
+	observer prometheus.Observer
 }
 
 // NewCheckEvents registers lvsdr_check_transitions_total and
@@ -45,8 +55,9 @@ func NewCheckEvents(reg prometheus.Registerer, catalog func() *Catalog) *CheckEv
 			Help:      "Time taken by one probe of the health check of a real server in a service (each retry is a probe), passing or failing; a failing probe that hits connect_timeout lasts that long.",
 			Buckets:   probeBuckets,
 		}, checkLabels),
-		catalog: catalog,
-		series:  map[healthcheck.Key][]string{},
+		catalog:   catalog,
+		series:    map[healthcheck.Key][]string{},
+		observers: map[healthcheck.Key]probeObserver{},
 	}
 	reg.MustRegister(e.transitions, e.probes)
 	return e
@@ -62,9 +73,16 @@ func (e *CheckEvents) Transition(key healthcheck.Key, to healthcheck.State) {
 
 // Probe records the latency of one probe; it is a healthcheck.ProbeObserver.
 func (e *CheckEvents) Probe(key healthcheck.Key, latency time.Duration, _ error) {
+	cat := e.catalog()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.probes.WithLabelValues(e.labels(key)...).Observe(latency.Seconds())
+	// The addresses of a check change only with the catalog (a reload).
+	o, ok := e.observers[key]
+	if !ok || o.catalog != cat {
+		o = probeObserver{catalog: cat, observer: e.probes.WithLabelValues(e.labels(key)...)}
+		e.observers[key] = o
+	}
+	o.observer.Observe(latency.Seconds())
 }
 
 // labels returns the label values of key's series now, first dropping the
@@ -87,6 +105,7 @@ func (e *CheckEvents) drop(key healthcheck.Key, addrs []string) {
 	e.transitions.DeletePartialMatch(labels)
 	e.probes.Delete(labels)
 	delete(e.series, key)
+	delete(e.observers, key)
 }
 
 // Retain drops the series of every check not among keys, as after a reload
