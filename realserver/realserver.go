@@ -112,6 +112,7 @@ func (a *Agent) Start(c Config) error {
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
+	var replaced []netif.Addr
 	for _, old := range addrs {
 		if old.Link != Loopback || old.Prefix.Addr() != c.VIP || (old.HostScope && old.Prefix.Bits() == c.VIP.BitLen()) {
 			continue
@@ -119,9 +120,17 @@ func (a *Agent) Start(c Config) error {
 		if err := a.Addrs.Delete(old); err != nil {
 			return fmt.Errorf("start: replace %s: %w", old, err)
 		}
+		replaced = append(replaced, old)
 		fmt.Fprintf(a.Out, "replacing the VIP on lo as %s: DR needs %s\n", old, vip)
 	}
 	if err := a.Addrs.Add(vip); err != nil {
+		// A node without its VIP drops its clients' traffic: what was
+		// there goes back.
+		for _, old := range replaced {
+			if rerr := a.Addrs.Add(old); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("put back %s: %w", old, rerr))
+			}
+		}
 		return fmt.Errorf("start: %w", err)
 	}
 	fmt.Fprintf(a.Out, "VIP %s\n", vip)

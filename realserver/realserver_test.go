@@ -18,6 +18,8 @@ import (
 type fakeAddrs struct {
 	links []string
 	addrs []netif.Addr
+	// failAdd, when set, refuses the adds it returns an error for.
+	failAdd func(netif.Addr) error
 }
 
 func (f *fakeAddrs) LinkExists(name string) error {
@@ -30,6 +32,11 @@ func (f *fakeAddrs) LinkExists(name string) error {
 // Add is a no-op for an address already on the link whatever its scope or
 // label, as the kernel's "exists" is.
 func (f *fakeAddrs) Add(a netif.Addr) error {
+	if f.failAdd != nil {
+		if err := f.failAdd(a); err != nil {
+			return err
+		}
+	}
 	if !slices.ContainsFunc(f.addrs, func(x netif.Addr) bool { return x.Link == a.Link && x.Prefix == a.Prefix }) {
 		f.addrs = append(f.addrs, a)
 	}
@@ -105,6 +112,24 @@ func TestStartReplacesAVIPThatRealserverShPutOnLoWithGlobalScope(t *testing.T) {
 	}
 	if err := a.Status(cfg); err != nil {
 		t.Errorf("status after start over realserver.sh's VIP: %v", err)
+	}
+}
+
+func TestStartPutsBackTheVIPItCouldNotReplace(t *testing.T) {
+	a, addrs, _ := node(t)
+	global := netif.Addr{Link: "lo", Prefix: netip.MustParsePrefix("10.0.0.100/32"), Label: "lo:0"}
+	addrs.addrs = append(addrs.addrs, global)
+	addrs.failAdd = func(x netif.Addr) error {
+		if x.HostScope {
+			return errors.New("no room")
+		}
+		return nil
+	}
+	if err := a.Start(cfg); err == nil {
+		t.Fatal("start succeeded though the VIP could not be added")
+	}
+	if !slices.Contains(addrs.addrs, global) {
+		t.Errorf("the node was left without its VIP: %v", addrs.addrs)
 	}
 }
 
