@@ -315,7 +315,6 @@ func TestMetricsCarryAddressesMaintenanceReloadsAndCheckServices(t *testing.T) {
 		h.net.marks[101+uint32(i)] = rs.Address
 	}
 	h.start()
-	h.d.obs.watchView(h.d.view.Load)
 	h.advanceUntil(10*time.Second, h.allChecked)
 
 	// The names of the topology and node_exporter's address labels.
@@ -380,7 +379,6 @@ func TestMetricsPassPromtoolsLinter(t *testing.T) {
 		h.net.marks[101+uint32(i)] = rs.Address
 	}
 	h.start()
-	h.d.obs.watchView(h.d.view.Load)
 	h.advanceUntil(10*time.Second, h.allChecked)
 	if err := h.d.SetMaintenance("rmq_node2", true); err != nil {
 		t.Fatal(err)
@@ -408,22 +406,4 @@ func TestMetricsPassPromtoolsLinter(t *testing.T) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
-}
-
-// The loop's published view feeds the reload and maintenance metrics of a
-// running director, not only of a collector wired by hand.
-func TestMetricsOfARunningDirectorFollowReloadsAndMaintenance(t *testing.T) {
-	h := newHarness(t, withMetrics("127.0.0.1:0"))
-	h.start()
-	h.advanceUntil(10*time.Second, func(tab []string) bool { return len(tab) == 6 })
-	if err := h.d.ReloadAndWait(); err != nil {
-		t.Fatal(err)
-	}
-	h.wantMetric("lvsdr_reloads_total", map[string]string{"result": "success"}, 1)
-	h.wantMetric("lvsdr_last_reload_success", nil, 1)
-	if err := h.d.SetMaintenance("rmq_node2", true); err != nil {
-		t.Fatal(err)
-	}
-	h.wantMetric("lvsdr_real_server_maintenance", map[string]string{"real_server": "rmq_node2"}, 1)
-	h.wantMetric("lvsdr_real_server_maintenance", map[string]string{"real_server": "rmq_node1"}, 0)
 }
