@@ -242,7 +242,11 @@ func TestFailingIPVSWritesPutTheMasterInFault(t *testing.T) {
 	}
 }
 
-func TestConnectionSyncRunsBothDaemonsAndRestoresItsSysctls(t *testing.T) {
+// startSyncingDirector starts lb1 of pairTopology with connection sync
+// (syncid 51) on fake sync daemons, alone on its VRRP segment, and waits
+// for its first reconcile.
+func startSyncingDirector(t *testing.T) (*harness, *ipvsctl.FakeSyncDaemons) {
+	t.Helper()
 	topo := pairTopology()
 	topo.Director.HA.ConnectionSync = true
 	topo.Director.HA.SyncID = 51
@@ -256,6 +260,11 @@ func TestConnectionSyncRunsBothDaemonsAndRestoresItsSysctls(t *testing.T) {
 	}
 	h.start()
 	h.settleWith(1)
+	return h, syncd
+}
+
+func TestConnectionSyncRunsBothDaemonsAndRestoresItsSysctls(t *testing.T) {
+	h, syncd := startSyncingDirector(t)
 	daemons, _ := syncd.Daemons()
 	var got []string
 	for _, d := range daemons {

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/lvsdr/lvsdr/ipvsctl"
-	"github.com/lvsdr/lvsdr/vrrp"
 )
 
 func TestApplyDryRunChangesNothingAndCleanupLeavesForeignServices(t *testing.T) {
@@ -59,19 +58,8 @@ func TestApplyDryRunChangesNothingAndCleanupLeavesForeignServices(t *testing.T) 
 }
 
 func TestCleanupStopsTheSyncDaemonsAndPutsBackTheSysctlsFound(t *testing.T) {
-	topo := pairTopology()
-	topo.Director.HA.ConnectionSync = true
-	topo.Director.HA.SyncID = 51
-	h := newHarness(t, topo)
-	h.vip.own = lb1
-	syncd := ipvsctl.NewFakeSyncDaemons()
-	seg := vrrp.NewSegment()
-	h.configure = func(c *Config) {
-		c.Syncd = syncd
-		c.VRRP = func(_ string, self netip.Addr) (vrrp.Conn, error) { return seg.Join(self), nil }
-	}
-	h.start()
-	h.settleWith(1)
+	h, syncd := startSyncingDirector(t)
+	topo := h.topo.Load()
 	// A stopped director leaves its daemons and sysctls: a restart keeps
 	// syncing. Cleanup is what retires it for good.
 	h.stop()
