@@ -81,10 +81,12 @@ func (d *decoder) mapping(n *yaml.Node, path string, fs fields) map[string]*yaml
 		d.problemf(n, "%s must be a mapping of keys, not %s", path, describe(n))
 		return seen
 	}
-	if d.levels == nil {
-		d.levels = map[*yaml.Node]level{}
+	if !d.noHints {
+		if d.levels == nil {
+			d.levels = map[*yaml.Node]level{}
+		}
+		d.levels[n] = level{path: path, keys: fs}
 	}
-	d.levels[n] = level{path: path, keys: fs}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, value := n.Content[i], n.Content[i+1]
 		decode, known := fs[key.Value]

@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -179,22 +180,46 @@ func TestIndexOfATopologyBuiltByHand(t *testing.T) {
 // BenchmarkParse and BenchmarkLookups report ns per real server, so that a
 // cost growing faster than the file shows as a growing figure:
 // go test -run '^$' -bench . ./topology/
+// BenchmarkParse parses a file whole (parseWhole), in parallel pieces
+// (Parse, as a start does), and again after one weight changed with the
+// pieces of the last parse at hand (a Loader, as a reload does).
 func BenchmarkParse(b *testing.B) {
 	for _, size := range []int{1000, 10000, 40000} {
 		for _, shape := range []string{"own", "shared"} {
-			data := generated(shape, size/10, 10)
+			data, servers := generated(shape, size/10, 10), size
 			if shape == "shared" {
-				data = generated(shape, size/5, 5)
+				data, servers = generated(shape, size/5, 5), 5
 			}
-			b.Run(fmt.Sprintf("%s/%d", shape, size), func(b *testing.B) {
-				b.SetBytes(int64(len(data)))
-				for b.Loop() {
-					if _, err := Parse("g.yaml", data); err != nil {
-						b.Fatal(err)
+			// A weight in the middle of the real servers, as an edit.
+			at := bytes.Index(data, []byte(fmt.Sprintf("{name: r%d,", servers/2)))
+			edited := slices.Concat(data[:at], []byte("{weight: 7, "), data[at+1:])
+			ways := []struct {
+				name  string
+				parse func(i int) (*Topology, error)
+			}{
+				{"whole", func(int) (*Topology, error) { return parseWhole("g.yaml", data) }},
+				{"pieces", func(int) (*Topology, error) { return Parse("g.yaml", data) }},
+				{"reload", func() func(int) (*Topology, error) {
+					l := NewLoader()
+					return func(i int) (*Topology, error) {
+						if i%2 == 0 {
+							return l.Parse("g.yaml", edited)
+						}
+						return l.Parse("g.yaml", data)
 					}
-				}
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(size), "ns/realserver")
-			})
+				}()},
+			}
+			for _, way := range ways {
+				b.Run(fmt.Sprintf("%s/%s/%d", way.name, shape, size), func(b *testing.B) {
+					b.SetBytes(int64(len(data)))
+					for i := 0; b.Loop(); i++ {
+						if _, err := way.parse(i); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(size), "ns/realserver")
+				})
+			}
 		}
 	}
 }

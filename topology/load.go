@@ -1,7 +1,6 @@
 package topology
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -57,8 +56,15 @@ func Load(path string) (*Topology, error) {
 }
 
 // Parse decodes and validates a topology; file names it in messages. Every
-// problem is reported, not only the first.
+// problem is reported, not only the first. A large file is parsed in
+// parallel pieces (Loader).
 func Parse(file string, data []byte) (*Topology, error) {
+	return NewLoader().Parse(file, data)
+}
+
+// parseWhole parses the file as one document: small files, files the
+// Loader does not cut, and files with problems, whose messages it words.
+func parseWhole(file string, data []byte) (*Topology, error) {
 	d := &decoder{file: file}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -74,11 +80,7 @@ func Parse(file string, data []byte) (*Topology, error) {
 	if err := d.err(); err != nil {
 		return nil, err
 	}
-	t.hostFiles = d.hostFiles
-	t.Digest = sha256.Sum256(data)
-	sort.SliceStable(d.warnings, func(i, j int) bool { return d.warnings[i].Line < d.warnings[j].Line })
-	t.Warnings = slices.Compact(d.warnings)
-	return t, nil
+	return d.finish(t, data), nil
 }
 
 type decoder struct {
@@ -96,6 +98,12 @@ type decoder struct {
 	// checkNodes keeps the check nodes of each service, by service name,
 	// for the real servers' check_overrides.
 	checkNodes map[string][]*yaml.Node
+	// decoded are the pieces of the top-level sequences that a Loader
+	// decoded ahead, by key.
+	decoded map[string][]*decodedPiece
+	// noHints skips what only the hints of unknown keys need: a piece's
+	// decoder, whose file is parsed again whole if it finds a problem.
+	noHints bool
 }
 
 func (d *decoder) problemf(n *yaml.Node, format string, args ...any) {

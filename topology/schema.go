@@ -49,6 +49,10 @@ func (d *decoder) topology(root *yaml.Node) *Topology {
 		"services": func(n *yaml.Node) {
 			servicesNode = n
 			serviceNodes = d.sequence(n, "services")
+			if pieces, ok := d.decoded["services"]; ok {
+				d.takeServices(t, pieces)
+				return
+			}
 			for i, sn := range serviceNodes {
 				t.Services = append(t.Services, d.service(sn, i))
 			}
@@ -56,6 +60,10 @@ func (d *decoder) topology(root *yaml.Node) *Topology {
 		"real_servers": func(n *yaml.Node) {
 			serversNode = n
 			serverNodes = d.sequence(n, "real_servers")
+			if pieces, ok := d.decoded["real_servers"]; ok {
+				d.takeServers(t, &overrideNodes, pieces)
+				return
+			}
 			for i, rn := range serverNodes {
 				rs, overrides := d.realServer(rn, i)
 				t.RealServers = append(t.RealServers, rs)
@@ -256,8 +264,10 @@ func (d *decoder) realServer(n *yaml.Node, i int) (RealServer, *yaml.Node) {
 // crossCheck validates what spans several entries: uniqueness, subsets, the
 // VIP against the real servers, and the agent's interface.
 func (d *decoder) crossCheck(t *Topology, root *yaml.Node, serviceNodes, serverNodes []*yaml.Node, realserverKey *yaml.Node) {
-	names := map[string]int{}
-	addrs := map[netip.Addr]int{}
+	// Sized ahead: at 10,000 real servers, growing them was a third of a
+	// reload's parse.
+	names := make(map[string]int, len(t.RealServers))
+	addrs := make(map[netip.Addr]int, len(t.RealServers))
 	for i, rs := range t.RealServers {
 		n := serverNodes[i]
 		if first, dup := names[rs.Name]; dup && rs.Name != "" {
@@ -278,12 +288,13 @@ func (d *decoder) crossCheck(t *Topology, root *yaml.Node, serviceNodes, serverN
 		}
 	}
 
-	serviceNames := map[string]int{}
+	serviceNames := make(map[string]int, len(t.Services))
 	type portKey struct {
 		p    Protocol
 		port uint16
 	}
-	ports := map[portKey]int{}
+	ports := make(map[portKey]int, len(t.Services))
+	listed := map[string]bool{}
 	needsAgent := false
 	for i := range t.Services {
 		s := &t.Services[i]
@@ -310,7 +321,7 @@ func (d *decoder) crossCheck(t *Topology, root *yaml.Node, serviceNodes, serverN
 			}
 			continue
 		}
-		listed := map[string]bool{}
+		clear(listed)
 		for _, name := range s.RealServers {
 			switch {
 			case name == "":

@@ -145,6 +145,9 @@ func runCommand(o *options) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("systemd watchdog: %w", err)
 			}
+			// The loader keeps the pieces of the file in force: a reload
+			// parses again only what changed.
+			loader := topology.NewLoader()
 			d := director.New(director.Config{
 				Kernel:        kernel,
 				VIP:           vip.Netlink{},
@@ -152,7 +155,7 @@ func runCommand(o *options) *cobra.Command {
 				Clock:         clock.Real{},
 				Log:           log,
 				State:         o.state(),
-				Load:          func() (*topology.Topology, error) { return topology.LoadDirector(o.config) },
+				Load:          func() (*topology.Topology, error) { return loader.LoadDirector(o.config) },
 				NewProber:     director.NewProber,
 				ControlSocket: o.controlSocket,
 				Notify:        systemdNotify(log),
