@@ -75,6 +75,10 @@ type Config struct {
 	LinkUp func(iface string) (bool, error)
 	// BGP makes the BGP speaker of director.bgp; nil embeds GoBGP.
 	BGP func() bgp.Speaker
+	// HoldLog, if set, gathers the log's lines until release: the loop
+	// holds it while it logs a reconcile's operations, 11,000 lines at a
+	// start from empty, so that they go out in a few writes.
+	HoldLog func() (release func())
 	// Connections counts the kernel's connection entries, to tell when a
 	// returning director's synced table is warm; nil reads
 	// /proc/net/ip_vs_conn.

@@ -413,9 +413,14 @@ func (l *loop) reconcile(why reason, step func(ipvsctl.Table, []ipvsctl.ServiceK
 		if l.opNamesTopo != l.topo {
 			l.opNames, l.opNamesTopo = opNames(l.topo), l.topo
 		}
+		release := func() {}
+		if l.HoldLog != nil {
+			release = l.HoldLog()
+		}
 		for _, op := range ops {
 			l.Log.Info("ipvs", append(l.opNames(op), "op", op.String(), "reason", string(why))...)
 		}
+		release()
 	}
 	l.publish()
 	l.holdFault(err)

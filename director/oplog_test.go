@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvsdr/lvsdr/internal/logbuf"
 	"github.com/lvsdr/lvsdr/topology"
 )
 
@@ -61,5 +62,46 @@ func TestTheTopologysWarningsAreLoggedAtStart(t *testing.T) {
 	h.settle()
 	if !strings.Contains(logs.String(), `level=WARN msg="topology: services[0] (amqp).check: connect_timeout 5s is longer than interval 2s" file=t.yaml line=11`) {
 		t.Errorf("the warning is not in the log:\n%s", logs.String())
+	}
+}
+
+// writeLog keeps each write that reaches it apart.
+type writeLog struct {
+	syncBuffer
+	writes []string
+}
+
+func (w *writeLog) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.writes = append(w.writes, string(p))
+	w.mu.Unlock()
+	return w.syncBuffer.Write(p)
+}
+
+func TestAReconcilesOperationsReachTheLogInOneWrite(t *testing.T) {
+	out := &writeLog{}
+	held := &logbuf.Writer{Out: out}
+	h := newHarness(t, reference())
+	h.logs = held
+	h.configure = func(cfg *Config) { cfg.HoldLog = held.Hold }
+	h.start()
+	h.settle()
+	h.stop()
+	// The start creates both services in one reconcile; their real servers
+	// come in later ones, as their checks pass.
+	const startOp = "msg=ipvs service="
+	starts := 0
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.Contains(line, startOp) && strings.HasSuffix(line, "reason=start") {
+			starts++
+		}
+	}
+	if starts < 2 {
+		t.Fatalf("the start logged %d operations; the test needs several:\n%s", starts, out.String())
+	}
+	for _, w := range out.writes {
+		if n := strings.Count(w, "reason=start\n"); n > 0 && n != starts {
+			t.Errorf("a write carried %d of the start's %d operations, want all:\n%q", n, starts, out.writes)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/lvsdr/lvsdr/director"
 	"github.com/lvsdr/lvsdr/internal/clock"
+	"github.com/lvsdr/lvsdr/internal/logbuf"
 	"github.com/lvsdr/lvsdr/internal/netif"
 	"github.com/lvsdr/lvsdr/internal/version"
 	"github.com/lvsdr/lvsdr/ipvsctl"
@@ -121,12 +122,13 @@ func runCommand(o *options) *cobra.Command {
 				return fmt.Errorf("--log-level %s: want debug, info, warn or error", logLevel)
 			}
 			opts := &slog.HandlerOptions{Level: level}
+			logOut := &logbuf.Writer{Out: os.Stderr}
 			var handler slog.Handler
 			switch logFormat {
 			case "text":
-				handler = slog.NewTextHandler(os.Stderr, opts)
+				handler = slog.NewTextHandler(logOut, opts)
 			case "json":
-				handler = slog.NewJSONHandler(os.Stderr, opts)
+				handler = slog.NewJSONHandler(logOut, opts)
 			default:
 				return fmt.Errorf("--log-format %s: want text or json", logFormat)
 			}
@@ -163,6 +165,7 @@ func runCommand(o *options) *cobra.Command {
 				Name:          name,
 				Syncd:         syncd,
 				LinkUp:        netif.Netlink{}.LinkUp,
+				HoldLog:       logOut.Hold,
 			})
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
