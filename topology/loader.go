@@ -26,8 +26,10 @@ type Loader struct {
 	// perPiece is the most items a piece holds; minItems the fewest items
 	// a file needs to be cut at all; workers how many pieces decode at once.
 	perPiece, minItems, workers int
-	// pieces are those of the last file parsed, by key and text.
+	// pieces are those of the last file parsed, by key and text; file is
+	// its name, which their warnings carry.
 	pieces map[pieceKey]*decodedPiece
+	file   string
 }
 
 // NewLoader returns a Loader with an empty memory of pieces.
@@ -84,6 +86,9 @@ type decodedPiece struct {
 func (l *Loader) Parse(file string, data []byte) (*Topology, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if file != l.file {
+		l.pieces, l.file = nil, file
+	}
 	cut, ok := cutSequences(data, l.perPiece)
 	if !ok || cut.items < l.minItems {
 		return parseWhole(file, data)

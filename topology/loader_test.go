@@ -201,6 +201,21 @@ func countDecodes(l *Loader, parse func()) int {
 	return n
 }
 
+func TestLoaderForgetsThePiecesOfAnotherFile(t *testing.T) {
+	data := varied(t, 23, 3, "  ", false)
+	l := pieceLoader()
+	sameAsWhole(t, l, data)
+	other, err := l.Parse("other.yaml", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range other.Warnings {
+		if w.File != "other.yaml" {
+			t.Fatalf("a warning of other.yaml names %s: %s", w.File, w)
+		}
+	}
+}
+
 func TestLoaderTopologiesShareNoSorryServer(t *testing.T) {
 	data := varied(t, 23, 3, "  ", false)
 	l := pieceLoader()
