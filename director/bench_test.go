@@ -3,6 +3,7 @@ package director
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -157,6 +158,34 @@ func BenchmarkStartFromEmpty(b *testing.B) {
 		for b.Loop() {
 			r := ipvsctl.NewReconciler(ipvsctl.NewFakeKernel())
 			if _, err := r.Update(desiredTable(topo, health, nil), declaredKeys(topo)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkReloadThroughTheLoop is a whole reload past the parse, as the
+// director's loop runs it on a SIGHUP that changes one weight: the check
+// targets and the checker's update, the desired table, the diff, one write,
+// the published view. The fake probers never probe: the clock stands still.
+func BenchmarkReloadThroughTheLoop(b *testing.B) {
+	benchEach(b, func(b *testing.B, topo *topology.Topology) {
+		h := newHarness(b, topo)
+		h.start()
+		h.settle()
+		// One topology per weight, built before the clock starts.
+		weighted := [2]*topology.Topology{}
+		for i := range weighted {
+			next := *topo
+			next.RealServers = slices.Clone(topo.RealServers)
+			next.RealServers[len(next.RealServers)/2].Weight = uint16(2 + i)
+			next.Reindex()
+			weighted[i] = &next
+		}
+		b.ResetTimer()
+		for i := 0; b.Loop(); i++ {
+			h.topo.Store(weighted[i%2])
+			if err := h.d.ReloadAndWait(); err != nil {
 				b.Fatal(err)
 			}
 		}

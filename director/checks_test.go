@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -243,5 +244,50 @@ func TestNoAddressToCheckThroughTheVIPFromStopsBeforeAnythingIsTouched(t *testin
 	}
 	if len(h.vip.bound) != 0 || len(h.sysctl.values) != 0 || h.kernel.Writes != 0 {
 		t.Errorf("a director that could not start left the VIP %v, sysctls %v, %d kernel writes", h.vip.bound, h.sysctl.values, h.kernel.Writes)
+	}
+}
+
+// A reload compares every check's settings with the running one's; Equal
+// does it without reflection and must answer as reflect.DeepEqual does,
+// http and amqp settings included, which a new parse puts behind new
+// pointers.
+func TestProbeSettingsEqualAnswersAsDeepEqual(t *testing.T) {
+	base := func() probeSettings {
+		return probeSettings{
+			Target: ProbeTarget{Address: netip.MustParseAddrPort("10.0.0.100:15672"), Mark: 7, Source: netip.MustParseAddr("10.0.0.1")},
+			Check: topology.Check{Name: "api", Type: topology.CheckHTTP, Port: 15672, Interval: time.Second,
+				HTTP: &topology.HTTPCheck{Scheme: "http", Path: "/api/health", ExpectStatus: []int{200}, Headers: map[string]string{"X": "y"}},
+				AMQP: nil},
+		}
+	}
+	cases := map[string]func(p *probeSettings){
+		"the same, parsed again":  func(p *probeSettings) {},
+		"another mark":            func(p *probeSettings) { p.Target.Mark = 8 },
+		"another source":          func(p *probeSettings) { p.Target.Source = netip.MustParseAddr("10.0.0.2") },
+		"another interval":        func(p *probeSettings) { p.Check.Interval = 2 * time.Second },
+		"another path":            func(p *probeSettings) { p.Check.HTTP.Path = "/other" },
+		"another expected status": func(p *probeSettings) { p.Check.HTTP.ExpectStatus = []int{200, 204} },
+		"another header":          func(p *probeSettings) { p.Check.HTTP.Headers = map[string]string{"X": "z"} },
+		"http settings gone":      func(p *probeSettings) { p.Check.HTTP = nil },
+		"amqp settings added":     func(p *probeSettings) { p.Check.AMQP = &topology.AMQPCheck{VHost: "/"} },
+	}
+	for name, change := range cases {
+		t.Run(name, func(t *testing.T) {
+			a, b := base(), base()
+			change(&b)
+			want := reflect.DeepEqual(any(a), any(b))
+			if got := a.Equal(b); got != want {
+				t.Errorf("Equal = %v, reflect.DeepEqual = %v", got, want)
+			}
+			if got := b.Equal(a); got != want {
+				t.Errorf("reversed: Equal = %v, reflect.DeepEqual = %v", got, want)
+			}
+			if (name == "the same, parsed again") != want {
+				t.Errorf("reflect.DeepEqual = %v: the case does not test what it says", want)
+			}
+		})
+	}
+	if base().Equal("not settings") {
+		t.Error("Equal took another type for equal settings")
 	}
 }

@@ -193,7 +193,7 @@ func (f *fakeSysctl) Set(name, value string) error {
 // harness runs a director against fakes. The topology it loads is whatever
 // load returns at the time.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	kernel *ipvsctl.FakeKernel
 	clock  *clock.Fake
 	net    *fakeNet
@@ -214,7 +214,7 @@ type harness struct {
 	done   chan error
 }
 
-func newHarness(t *testing.T, topo *topology.Topology) *harness {
+func newHarness(t testing.TB, topo *topology.Topology) *harness {
 	h := &harness{
 		t:      t,
 		kernel: ipvsctl.NewFakeKernel(),

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"reflect"
 	"strings"
 	"time"
 
@@ -479,7 +480,13 @@ func deletedServices(ops []ipvsctl.Op) int {
 // each service. A server the kernel already has with a weight (or at
 // weight 0 in maintenance) starts Up, every check of it.
 func (l *loop) targets(topo *topology.Topology, adopted ipvsctl.Table) []healthcheck.Target {
-	var targets []healthcheck.Target
+	// Sized ahead: a Target is large, and growing the slice of 10,000 of
+	// them was a tenth of a reload.
+	n := 0
+	for _, s := range topo.Services {
+		n += len(s.RealServers) * len(s.Checks)
+	}
+	targets := make([]healthcheck.Target, 0, n)
 	for _, s := range topo.Services {
 		inKernel := map[netip.Addr]uint16{}
 		if vs, ok := adopted.Find(serviceKey(topo, s)); ok {
@@ -524,6 +531,23 @@ func (l *loop) targets(topo *topology.Topology, adopted ipvsctl.Table) []healthc
 type probeSettings struct {
 	Target ProbeTarget
 	Check  topology.Check
+}
+
+// Equal is reflect.DeepEqual's answer without reflection but for the
+// settings of http and amqp checks, behind pointers that a new parse
+// makes anew.
+func (p probeSettings) Equal(other any) bool {
+	o, ok := other.(probeSettings)
+	if !ok || p.Target != o.Target {
+		return false
+	}
+	a, b := p.Check, o.Check
+	a.HTTP, a.AMQP, b.HTTP, b.AMQP = nil, nil, nil, nil
+	return a == b && samePointee(p.Check.HTTP, o.Check.HTTP) && samePointee(p.Check.AMQP, o.Check.AMQP)
+}
+
+func samePointee[T any](a, b *T) bool {
+	return a == b || (a != nil && b != nil && reflect.DeepEqual(*a, *b))
 }
 
 // notify tells Config.Notify, if set, the daemon's state.

@@ -19,7 +19,7 @@ import (
 
 // metricValue returns the value of the series of name whose labels include
 // labels, and whether there is one.
-func metricValue(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) (float64, bool) {
+func metricValue(t testing.TB, reg prometheus.Gatherer, name string, labels map[string]string) (float64, bool) {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
