@@ -166,13 +166,7 @@ func TestFastPathBindsAndRunsTheDialersControl(t *testing.T) {
 // after connect_timeout: a starved checker must not fail a healthy server.
 func TestFastPathPassesACompletedConnectSeenLate(t *testing.T) {
 	ln := listen(t)
-	m := &Manager{clock: clock.Real{}}
-	p, err := newEpollPoller(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.release()
-	defer p.close()
+	m, p := testPoller(t)
 	tg := fastTarget(Key{"amqp", "n1", "tcp"}, &TCPProber{Address: ln.Addr().String()})
 	tg.ConnectTimeout = time.Nanosecond // long past when wait runs
 	e := &entry{target: tg, fast: prepareTCP(tg.Prober)}
@@ -193,22 +187,7 @@ func TestFastPathPassesACompletedConnectSeenLate(t *testing.T) {
 
 func TestFastPathTimesOutFromTheConnect(t *testing.T) {
 	// A listener whose backlog is full answers no SYN: the connect hangs.
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*unix.SockaddrInet4).Port)).String()
+	addr := silentListener(t, 0)
 	// Fill the backlog.
 	for range 4 {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
@@ -217,13 +196,7 @@ func TestFastPathTimesOutFromTheConnect(t *testing.T) {
 		}
 		defer c.Close()
 	}
-	m := &Manager{clock: clock.Real{}}
-	p, err := newEpollPoller(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.release()
-	defer p.close()
+	m, p := testPoller(t)
 	tg := fastTarget(Key{"amqp", "n1", "tcp"}, &TCPProber{Address: addr})
 	tg.ConnectTimeout = 50 * time.Millisecond
 	e := &entry{target: tg, fast: prepareTCP(tg.Prober)}
@@ -243,26 +216,8 @@ func TestFastPathTimesOutFromTheConnect(t *testing.T) {
 // A passing probe on the fast path allocates nothing.
 func TestFastPathProbeAllocatesNothing(t *testing.T) {
 	// A listener never accepting: the kernel completes the handshakes.
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 4096); err != nil {
-		t.Fatal(err)
-	}
-	sa, _ := unix.Getsockname(fd)
-	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*unix.SockaddrInet4).Port)).String()
-	m := &Manager{clock: clock.Real{}}
-	p, err := newEpollPoller(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.release()
-	defer p.close()
+	addr := silentListener(t, 4096)
+	m, p := testPoller(t)
 	tg := fastTarget(Key{"amqp", "n1", "tcp"}, &TCPProber{Address: addr})
 	e := &entry{target: tg, fast: prepareTCP(tg.Prober)}
 	probe := func() {
@@ -286,13 +241,7 @@ func TestFastPathProbeAllocatesNothing(t *testing.T) {
 // (which the kernel answers with RST).
 func TestFastPathReadsAGreetingAndClosesWithFIN(t *testing.T) {
 	ln := listen(t)
-	m := &Manager{clock: clock.Real{}}
-	p, err := newEpollPoller(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.release()
-	defer p.close()
+	m, p := testPoller(t)
 	tg := fastTarget(Key{"amqp", "n1", "tcp"}, &TCPProber{Address: ln.Addr().String()})
 	e := &entry{target: tg, fast: prepareTCP(tg.Prober)}
 	p.start(e)
@@ -356,13 +305,7 @@ func probeOnce(t *testing.T, m *Manager, p *epollPoller, e *entry) result {
 func TestFastPathReusesTheSocketTheServerClosed(t *testing.T) {
 	ln := listen(t)
 	seen := answerFIN(ln, 3)
-	m := &Manager{clock: clock.Real{}}
-	p, err := newEpollPoller(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.release()
-	defer p.close()
+	m, p := testPoller(t)
 	tg := fastTarget(Key{"amqp", "n1", "tcp"}, &TCPProber{Address: ln.Addr().String()})
 	e := &entry{target: tg, fast: prepareTCP(tg.Prober)}
 	var ino uint64
@@ -396,13 +339,7 @@ func TestFastPathReusesTheSocketTheServerClosed(t *testing.T) {
 // socket, and the old one closes with nothing unread.
 func TestFastPathClosesASocketTheServerKeptOpen(t *testing.T) {
 	ln := listen(t)
-	m := &Manager{clock: clock.Real{}}
-	p, err := newEpollPoller(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.release()
-	defer p.close()
+	m, p := testPoller(t)
 	tg := fastTarget(Key{"amqp", "n1", "tcp"}, &TCPProber{Address: ln.Addr().String()})
 	e := &entry{target: tg, fast: prepareTCP(tg.Prober)}
 	if r := probeOnce(t, m, p, e); r.err != nil {
@@ -447,13 +384,7 @@ func TestFastPathClosesASocketTheServerKeptOpen(t *testing.T) {
 func TestFastPathForgetClosesTheKeptSocket(t *testing.T) {
 	ln := listen(t)
 	seen := answerFIN(ln, 1)
-	m := &Manager{clock: clock.Real{}}
-	p, err := newEpollPoller(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.release()
-	defer p.close()
+	m, p := testPoller(t)
 	tg := fastTarget(Key{"amqp", "n1", "tcp"}, &TCPProber{Address: ln.Addr().String()})
 	e := &entry{target: tg, fast: prepareTCP(tg.Prober)}
 	if r := probeOnce(t, m, p, e); r.err != nil {
@@ -475,26 +406,8 @@ func TestFastPathForgetClosesTheKeptSocket(t *testing.T) {
 func TestFastPathShedsKeptSocketsAtTheFileLimit(t *testing.T) {
 	// A listener never accepting (the kernel completes the handshakes):
 	// the server side takes no descriptor of this process.
-	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(lfd)
-	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(lfd, 64); err != nil {
-		t.Fatal(err)
-	}
-	sa, _ := unix.Getsockname(lfd)
-	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*unix.SockaddrInet4).Port)).String()
-	m := &Manager{clock: clock.Real{}}
-	p, err := newEpollPoller(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.release()
-	defer p.close()
+	addr := silentListener(t, 64)
+	m, p := testPoller(t)
 	var entries []*entry
 	for i := range 3 {
 		tg := fastTarget(Key{"amqp", fmt.Sprint("n", i), "tcp"}, &TCPProber{Address: addr})
@@ -525,4 +438,43 @@ func TestFastPathShedsKeptSocketsAtTheFileLimit(t *testing.T) {
 	if entries[0].fast.fd != -1 || entries[1].fast.fd != -1 || entries[2].fast.fd < 0 {
 		t.Errorf("kept sockets %d, %d, %d; want the first two shed and the last kept", entries[0].fast.fd, entries[1].fast.fd, entries[2].fast.fd)
 	}
+}
+
+// testPoller returns an epoll poller on a manager of its own, closed when
+// the test ends.
+func testPoller(t *testing.T) (*Manager, *epollPoller) {
+	t.Helper()
+	m := &Manager{clock: clock.Real{}}
+	p, err := newEpollPoller(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.close()
+		p.release()
+	})
+	return m, p
+}
+
+// silentListener listens on 127.0.0.1 with a backlog and never accepts:
+// the kernel completes handshakes until the backlog is full, and the
+// server side takes no descriptor of this process. It returns the address.
+func silentListener(t *testing.T, backlog int) string {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, backlog); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*unix.SockaddrInet4).Port)).String()
 }
