@@ -2,6 +2,7 @@ package director
 
 import (
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"testing"
@@ -118,7 +119,8 @@ func BenchmarkReloadOneWeight(b *testing.B) {
 }
 
 // BenchmarkStatusReport is `director status` past the kernel's dump: the
-// report of every service and real server, with health and drift.
+// report of every service and real server, with health and drift, drawn
+// as the table the director sends to `director status`.
 func BenchmarkStatusReport(b *testing.B) {
 	benchEach(b, func(b *testing.B, topo *topology.Topology) {
 		k := ipvsctl.NewFakeKernel()
@@ -134,7 +136,10 @@ func BenchmarkStatusReport(b *testing.B) {
 			checks = append(checks, CheckStatus{Key: key, State: "up"})
 		}
 		for b.Loop() {
-			buildReport(topo, table, checks, nil, nil, time.Time{})
+			r := buildReport(topo, table, checks, nil, nil, time.Time{})
+			if err := WriteStatus(io.Discard, r); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }
