@@ -424,6 +424,20 @@ func (b *bgpLab) onDirector(host string, c heldConns) (n int, wrong []string) {
 	return n, wrong
 }
 
+// heldOn waits up to within for host's table to hold want of the held
+// connections ESTABLISHED, each to its node, and returns what it found
+// last. An entry scheduled mid-stream (sloppy_tcp) is in the table, and
+// ESTABLISHED, once a segment of the connection has reached the host.
+func (b *bgpLab) heldOn(host string, c heldConns, want int, within time.Duration) (n int, wrong []string) {
+	b.t.Helper()
+	for deadline := time.Now().Add(within); ; time.Sleep(500 * time.Millisecond) {
+		n, wrong = b.onDirector(host, c)
+		if (n == want && len(wrong) == 0) || time.Now().After(deadline) {
+			return n, wrong
+		}
+	}
+}
+
 // startBGPProbe starts the probe of new connections from the sources, and
 // waits for a second of successful probes.
 func (b *bgpLab) startBGPProbe(sources []string) {

@@ -216,8 +216,8 @@ func TestBGPScaleOutWithBird(t *testing.T) {
 	if p.failed > 0 {
 		t.Errorf("SIGTERM on d1: %d of %d new connections failed (sources %v)", p.failed, p.total, p.failedSources)
 	}
-	if n, wrong := b.onDirector("d2", held); n != 20 || len(wrong) > 0 {
-		t.Errorf("after SIGTERM d2 has %d of the 20 connections; %v", n, wrong)
+	if n, wrong := b.heldOn("d2", held, 20, 10*time.Second); n != 20 || len(wrong) > 0 {
+		t.Errorf("after SIGTERM d2 has %d of the 20 connections ESTABLISHED, 10 s on; %v\n%s", n, wrong, b.exec("d2", "ipvsadm", "-Lnc"))
 	}
 
 	b.keepLog("director-d1", "terminated")
