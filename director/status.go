@@ -61,12 +61,12 @@ func WriteStatus(w io.Writer, r Report) error {
 		fmt.Fprintln(tw, line)
 	}
 	writeFileAndReload(tw, r)
-	// One buffer for every real server's line: a status of 10,000 of them
-	// formatted each cell with fmt, 13 allocations a line.
-	var line []byte
 	if r.CheckLag >= 100*time.Millisecond {
 		fmt.Fprintf(tw, "checks: probes start %s late (the checker cannot keep up: intervals stretch)\n", r.CheckLag.Round(10*time.Millisecond))
 	}
+	// One buffer for every real server's line: a status of 10,000 of them
+	// formatted each cell with fmt, 13 allocations a line.
+	var line []byte
 	for _, s := range r.Services {
 		fmt.Fprintf(tw, "\n%s  %s %s  ", s.Name, s.Protocol, s.Address)
 		if !s.InKernel {

@@ -35,14 +35,7 @@ func (d *decoder) hostFile(n *yaml.Node, path, file string, executable bool) {
 // LoadDirector is Load followed by CheckDirectorHost: what the director
 // validates before it uses a file.
 func LoadDirector(path string) (*Topology, error) {
-	t, err := Load(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.CheckDirectorHost(); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return NewLoader().LoadDirector(path)
 }
 
 // CheckDirectorHost checks what the director needs from this host beyond

@@ -3,7 +3,6 @@ package topology
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -48,11 +47,7 @@ func (e *ValidationError) Unwrap() error { return ErrInvalid }
 // does both); the real-server agent, which has neither hook nor password
 // files, does not.
 func Load(path string) (*Topology, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read topology: %w", err)
-	}
-	return Parse(path, data)
+	return NewLoader().Load(path)
 }
 
 // Parse decodes and validates a topology; file names it in messages. Every
