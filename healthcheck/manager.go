@@ -62,6 +62,10 @@ const lagPeriod = 10 * time.Second
 // state for ever).
 const localRetryDelay = 50 * time.Millisecond
 
+// earlyShare bounds how early a probe may start with others: by its
+// interval over earlyShare at most, whatever the poller's slack.
+const earlyShare = 20
+
 // startBatch bounds the probes the scheduler starts before it looks at its
 // sockets again: a checker running late does not start thousands of
 // connects before it reads the answers of the first.
@@ -434,9 +438,14 @@ func (m *Manager) finish(r result) {
 	if e.onProbe != nil {
 		m.emit = append(m.emit, event{observe: e.onProbe, key: e.target.Key, latency: r.latency, err: r.err})
 	}
+	// A probe started early with others is timed as if it had started on
+	// time: its target keeps its cadence, and runs no more probes than
+	// its settings say.
+	early := e.early
+	e.early = 0
 	if r.err != nil && e.attempt < e.target.Retry {
 		e.attempt++
-		m.schedule(e, r.at.Add(e.target.DelayBeforeRetry))
+		m.schedule(e, r.at.Add(e.target.DelayBeforeRetry+early))
 		return
 	}
 	e.attempt = 0
@@ -446,19 +455,25 @@ func (m *Manager) finish(r result) {
 	if st.Observe(r.err, e.target.Rise, r.at) && m.notify != nil {
 		m.emit = append(m.emit, event{transition: &Transition{}, tr: Transition{Key: e.target.Key, From: from, To: st.State, Err: r.err, At: r.at}})
 	}
-	m.schedule(e, r.at.Add(e.target.Interval))
+	m.schedule(e, r.at.Add(e.target.Interval+early))
 }
 
 // startDue takes the due entries off the heap, in order, and starts their
 // probes: goroutine probes at once, fast ones returned for the caller to
 // start once m.mu is let go; startBatch at most. Entries due within the
-// poller's slack start with them, a little early, so that a thousand
-// checks a second wake the scheduler a hundred times, not a thousand.
-// m.mu is held.
+// poller's slack (at most a twentieth of their interval) start with them,
+// early, so that a thousand checks a second wake the scheduler twenty
+// times, not a thousand; finish adds the head start back to their next
+// due time. m.mu is held.
 func (m *Manager) startDue(now time.Time, starts []*entry) []*entry {
-	horizon := now.Add(m.poll.slack())
-	for n := 0; n < startBatch && len(m.heap) > 0 && !m.heap[0].due.After(horizon); n++ {
+	slack := m.poll.slack()
+	for n := 0; n < startBatch && len(m.heap) > 0; n++ {
+		early := max(0, m.heap[0].due.Sub(now))
+		if early > min(slack, m.heap[0].target.Interval/earlyShare) {
+			break
+		}
 		e := m.heap.pop()
+		e.early = early
 		due := e.due
 		if !e.stalledDue.IsZero() {
 			due = e.stalledDue // lateness counts from when the probe was first due

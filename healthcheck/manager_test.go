@@ -259,3 +259,56 @@ func entryOf(m *Manager, key Key) *entry {
 	defer m.mu.Unlock()
 	return m.entries[key]
 }
+
+// Probes due within the slack start with the earliest, up to a twentieth of
+// their interval early, and each target's next probe is due as if its own
+// had started on time: batching the starts changes no target's cadence.
+func TestProbesStartEarlyWithinTheSlackAndKeepTheirCadence(t *testing.T) {
+	clk := clock.NewFake(epoch)
+	m := &Manager{clock: clk, poll: &chanPoller{clock: clk, early: 50 * time.Millisecond}}
+	mk := func(name string, interval, due time.Duration) *entry {
+		e := &entry{target: Target{Key: Key{"amqp", name, "tcp"}, Interval: interval, Rise: 1},
+			status: &Status{}, fast: &tcpFast{}, index: -1}
+		m.schedule(e, epoch.Add(due))
+		return e
+	}
+	first := mk("first", time.Second, 0)
+	within := mk("within", time.Second, 30*time.Millisecond)
+	// A 200 ms interval lets it start 10 ms early at most.
+	short := mk("short", 200*time.Millisecond, 30*time.Millisecond)
+	beyond := mk("beyond", time.Second, 60*time.Millisecond)
+
+	started := m.startDue(epoch, nil)
+	if !slices.Equal(started, []*entry{first, within}) {
+		t.Fatalf("started %d entries, want first and within", len(started))
+	}
+	if first.early != 0 || within.early != 30*time.Millisecond {
+		t.Errorf("head starts %v and %v, want 0 and 30ms", first.early, within.early)
+	}
+	// Both pass 5 ms later: each is next due an interval after it would
+	// have ended had it started on time.
+	end := epoch.Add(5 * time.Millisecond)
+	m.finish(result{e: first, at: end})
+	m.finish(result{e: within, at: end})
+	if want := end.Add(time.Second); !first.due.Equal(want) {
+		t.Errorf("first next due %v, want %v", first.due.Sub(epoch), want.Sub(epoch))
+	}
+	if want := end.Add(time.Second + 30*time.Millisecond); !within.due.Equal(want) {
+		t.Errorf("within next due %v, want %v", within.due.Sub(epoch), want.Sub(epoch))
+	}
+	if short.index < 0 || beyond.index < 0 {
+		t.Error("an entry beyond its slack left the heap")
+	}
+	// A failed probe retried: delay_before_retry from when it would have
+	// ended.
+	retried := mk("retried", time.Second, 1040*time.Millisecond)
+	retried.target.Retry, retried.target.DelayBeforeRetry = 1, time.Second
+	m.heap.remove(short.index)
+	m.heap.remove(beyond.index)
+	now := epoch.Add(time.Second + 5*time.Millisecond)
+	m.startDue(now, nil)
+	m.finish(result{e: retried, at: now, err: errRefused})
+	if want := now.Add(time.Second + 35*time.Millisecond); !retried.due.Equal(want) {
+		t.Errorf("retry due %v, want %v", retried.due.Sub(epoch), want.Sub(epoch))
+	}
+}

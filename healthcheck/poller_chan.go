@@ -19,6 +19,8 @@ type chanPoller struct {
 	fresh []*entry
 	// timer is the earliest entry's: the scheduler waits on it.
 	timer <-chan time.Time
+	// early is the slack, none but in tests of it.
+	early time.Duration
 }
 
 func newChanPoller(clk clock.Clock) *chanPoller {
@@ -36,9 +38,9 @@ func (p *chanPoller) scheduled(e *entry) {
 
 func (p *chanPoller) forget(*entry) {}
 
-// slack is none: on a fake clock every probe starts when it is due, to the
-// nanosecond a test expects.
-func (p *chanPoller) slack() time.Duration { return 0 }
+// slack is none unless a test of it sets early: on a fake clock every
+// probe starts when it is due, to the nanosecond a test expects.
+func (p *chanPoller) slack() time.Duration { return p.early }
 
 func (p *chanPoller) park(m *Manager) {
 	now := p.clock.Now()

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -33,7 +32,7 @@ func newPoller(m *Manager) poller {
 // dialer's settings in the form of the syscalls that use them.
 type tcpFast struct {
 	family int
-	remote unix.Sockaddr
+	remote rawSockaddr
 	local  unix.Sockaddr
 	// control and controlContext are the dialer's hooks (MarkedDialer sets
 	// SO_MARK in one), called on the socket before it connects, as net does.
@@ -80,7 +79,8 @@ func prepareTCP(pr Prober) *tcpFast {
 		return nil
 	}
 	f := &tcpFast{address: tp.Address, addr: net.TCPAddrFromAddrPort(ap), fd: -1}
-	f.family, f.network, f.remote = sockaddr(ap.Addr(), ap.Port())
+	f.family, f.network, _ = sockaddr(ap.Addr(), ap.Port())
+	f.remote = newRawSockaddr(ap.Addr(), ap.Port())
 	if d := tp.Dialer; d != nil {
 		if d.Timeout != 0 || !d.Deadline.IsZero() || d.Resolver != nil || d.Cancel != nil || d.MultipathTCP() {
 			return nil
@@ -143,25 +143,19 @@ type ioDeadline struct {
 
 // epollPoller is the TCP fast path: the scheduler goroutine connects
 // non-blocking sockets and waits for all of them, its next due time and its
-// wake-ups on one epoll set. It does not block in epoll_wait itself: the
-// set's descriptor waits in the Go runtime's poller like any socket, so the
-// scheduler parks as a goroutine does (a thread blocked in a system call
-// makes the runtime hand its P over and poll for it, which cost more than
-// the probes on an emulated CPU).
+// wake-ups on one epoll set, blocked in epoll_wait itself. Parked on the Go
+// runtime's poller instead, with a deadline, every wait cost a runtime
+// timer, a second thread woken and put back to sleep, and several clock
+// reads (a system call each on a virtual machine whose clock is HPET): more
+// than the probes' own system calls on an emulated CPU. A wait under 10 ms
+// keeps its P; a longer one lets the runtime hand it over, as any blocking
+// system call does.
 type epollPoller struct {
 	m      *Manager
 	epfd   int
 	wakefd int
-	// file holds epfd in the runtime's poller; raw reads it.
-	file *os.File
-	raw  syscall.RawConn
-	// ready is p.poll as a func value, made once: a probe allocates
-	// nothing.
-	ready func(fd uintptr) bool
-	n     int
-	err   error
-	// deadline is the read deadline last set on file.
-	deadline time.Time
+	n      int
+	err    error
 	// wakePending spares the eventfd write when a wake-up is already on
 	// its way.
 	wakePending atomic.Bool
@@ -198,34 +192,29 @@ func newEpollPoller(m *Manager) (*epollPoller, error) {
 		unix.Close(wakefd)
 		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
 	}
-	// The runtime's poller takes only non-blocking descriptors; the flag
-	// changes nothing for epoll_wait, which has its own timeout.
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		unix.Close(epfd)
-		unix.Close(wakefd)
-		return nil, fmt.Errorf("epoll set non-blocking: %w", err)
-	}
-	file := os.NewFile(uintptr(epfd), "healthcheck-epoll")
-	raw, err := file.SyscallConn()
-	if err != nil {
-		file.Close()
-		unix.Close(wakefd)
-		return nil, fmt.Errorf("epoll in the runtime poller: %w", err)
-	}
-	p := &epollPoller{m: m, epfd: epfd, wakefd: wakefd, file: file, raw: raw, events: make([]unix.EpollEvent, 256), buf: make([]byte, 512)}
-	p.ready = p.poll
+	p := &epollPoller{m: m, epfd: epfd, wakefd: wakefd, events: make([]unix.EpollEvent, 256), buf: make([]byte, 512)}
 	p.clockNow = time.Now()
 	return p, nil
 }
 
-// poll collects the set's ready events without blocking; false asks the
-// runtime to wait until the set is readable.
-func (p *epollPoller) poll(fd uintptr) bool {
-	p.n, p.err = unix.EpollWait(int(fd), p.events, 0)
-	if p.err == unix.EINTR {
-		p.n, p.err = 0, nil
+// poll collects the set's ready events, waiting for them up to timeoutMs
+// (0: not at all, -1: without end). An interrupted wait returns none.
+func (p *epollPoller) poll(timeoutMs int) {
+	var n int
+	var errno unix.Errno
+	if timeoutMs == 0 {
+		n, errno = epollReadyRaw(p.epfd, p.events)
+	} else {
+		n, errno = epollWaitBlocking(p.epfd, p.events, timeoutMs)
 	}
-	return p.n > 0 || p.err != nil
+	switch errno {
+	case 0:
+		p.n, p.err = n, nil
+	case unix.EINTR:
+		p.n, p.err = 0, nil
+	default:
+		p.n, p.err = 0, os.NewSyscallError("epoll_wait", errno)
+	}
 }
 
 // now returns the time for the next probe start: a fresh reading every
@@ -267,17 +256,15 @@ func (p *epollPoller) start(e *entry) {
 		fresh = true
 	}
 	if err == nil {
-		err = unix.Connect(fd, f.remote)
-		switch err {
-		case nil, unix.EINPROGRESS:
-			err = nil
+		switch errno := connectRaw(fd, &f.remote); errno {
+		case 0, unix.EINPROGRESS:
 		case unix.EADDRNOTAVAIL, unix.EAGAIN, unix.ENOBUFS, unix.ENOMEM:
 			// No local port or buffer: the checker's shortage.
 			p.closeSocket(fd)
-			p.m.done = append(p.m.done, result{e: e, err: os.NewSyscallError("connect", err), at: started, local: true})
+			p.m.done = append(p.m.done, result{e: e, err: os.NewSyscallError("connect", errno), at: started, local: true})
 			return
 		default:
-			err = os.NewSyscallError("connect", err)
+			err = os.NewSyscallError("connect", errno)
 		}
 	}
 	if err == nil {
@@ -289,9 +276,9 @@ func (p *epollPoller) start(e *entry) {
 		if fresh {
 			op = unix.EPOLL_CTL_ADD
 		}
-		if err = unix.EpollCtl(p.epfd, op, fd, &ev); err != nil {
+		if errno := epollCtlRaw(p.epfd, op, fd, &ev); errno != 0 {
 			p.closeSocket(fd)
-			p.m.done = append(p.m.done, result{e: e, err: err, at: started, local: true})
+			p.m.done = append(p.m.done, result{e: e, err: os.NewSyscallError("epoll_ctl", errno), at: started, local: true})
 			return
 		}
 	}
@@ -322,6 +309,11 @@ func (p *epollPoller) open(f *tcpFast) (fd int, local bool, err error) {
 		return -1, true, os.NewSyscallError("socket", err)
 	}
 	p.slot(fd)
+	// The handshake's last ACK waits (up to the kernel's 200 ms delayed
+	// ACK) for the probe's FIN and goes with it: one segment fewer a probe
+	// for the server and for the checker, the server's connection accepted
+	// and ended by the same segment. A kernel without it sends the ACK.
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, 1)
 	f.raw.fd = fd
 	switch {
 	case f.controlContext != nil:
@@ -352,26 +344,15 @@ func (p *epollPoller) shedIdle() {
 	}
 }
 
-// unspec is a socket address of family AF_UNSPEC: connecting a TCP socket
-// to it dissolves the socket's last connection, so it can connect again.
-var unspec [unsafe.Sizeof(unix.RawSockaddrInet6{})]byte
-
 // recycle readies an idle socket for another connect, and reports whether
 // it could. Only a socket the server's FIN has closed is reused (its
 // connection now a TIME_WAIT entry of the kernel's, with no socket):
 // dissolving one still open would reset it.
 func (p *epollPoller) recycle(fd int) bool {
-	// The state is the first byte of struct tcp_info: ask for that alone
-	// (x/sys/unix's helper allocates the whole struct on the heap).
-	var state [1]byte
-	size := uint32(len(state))
-	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_INFO,
-		uintptr(unsafe.Pointer(&state[0])), uintptr(unsafe.Pointer(&size)), 0)
-	if errno != 0 || size != 1 || state[0] != tcpClose {
+	if state, ok := tcpStateRaw(fd); !ok || state != tcpClose {
 		return false
 	}
-	_, _, errno = unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&unspec)), uintptr(len(unspec)))
-	return errno == 0
+	return connectRaw(fd, &unspecSockaddr) == 0
 }
 
 // tcpClose is TCP_CLOSE of the kernel's TCP states (include/net/tcp_states.h).
@@ -407,8 +388,11 @@ func (p *epollPoller) forget(e *entry) {
 }
 
 // epollSlack is how early the fast path starts a probe with others: at most
-// 200 wake-ups a second to start probes, whatever their number.
-const epollSlack = 5 * time.Millisecond
+// 20 wake-ups a second to start probes, whatever their number. Each
+// wake-up of the scheduler costs about as much as a probe's own system
+// calls on an emulated CPU; a check started up to 50 ms early is not
+// checked more often (see Manager.finish).
+const epollSlack = 50 * time.Millisecond
 
 func (p *epollPoller) slack() time.Duration { return epollSlack }
 
@@ -419,31 +403,21 @@ func (p *epollPoller) park(m *Manager) {
 	}
 }
 
-// wait waits, on the runtime's poller, until the earlier of the next due
-// probe and the next socket deadline, an event of a socket or a wake-up. It
-// handles every ready socket before any deadline: a connect the kernel
-// completed in time passes even when the checker itself got the CPU late.
+// wait waits until the earlier of the next due probe and the next socket
+// deadline, an event of a socket or a wake-up. It handles every ready
+// socket before any deadline: a connect the kernel completed in time
+// passes even when the checker itself got the CPU late.
 func (p *epollPoller) wait(hurry bool) {
 	p.n, p.err = 0, nil
 	until := p.next
 	if len(p.deadlines) > 0 && (until.IsZero() || p.deadlines[0].at.Before(until)) {
 		until = p.deadlines[0].at
 	}
-	if hurry {
-		p.poll(uintptr(p.epfd))
-	} else {
-		if !until.Equal(p.deadline) {
-			p.file.SetReadDeadline(until)
-			p.deadline = until
-		}
-		// A deadline already past returns at once, before any look at the
-		// set: look once without waiting.
-		if err := p.raw.Read(p.ready); errors.Is(err, os.ErrDeadlineExceeded) {
-			p.poll(uintptr(p.epfd))
-		} else if err != nil && p.err == nil {
-			p.err = err
-		}
+	timeout := 0
+	if !hurry {
+		timeout = waitMs(until, time.Now())
 	}
+	p.poll(timeout)
 	now := time.Now()
 	p.clockNow, p.sinceRead = now, 0
 	n, err := p.n, p.err
@@ -454,7 +428,8 @@ func (p *epollPoller) wait(hurry bool) {
 		if n < len(p.events) {
 			break
 		}
-		n, err = unix.EpollWait(p.epfd, p.events, 0)
+		p.poll(0)
+		n, err = p.n, p.err
 	}
 	for len(p.deadlines) > 0 && !p.deadlines[0].at.After(now) {
 		d := p.deadlines.pop()
@@ -474,7 +449,7 @@ func (p *epollPoller) handle(ev unix.EpollEvent, now time.Time) {
 	fd := int(ev.Fd)
 	if fd == p.wakefd {
 		var b [8]byte
-		unix.Read(fd, b[:])
+		readRaw(fd, b[:])
 		p.wakePending.Store(false)
 		return
 	}
@@ -509,7 +484,7 @@ func (p *epollPoller) handle(ev unix.EpollEvent, now time.Time) {
 	// the socket, so whatever the server sends before its own FIN is
 	// received, not reset. The next probe finds it closed by that FIN and
 	// reuses it.
-	if unix.Shutdown(fd, unix.SHUT_WR) != nil {
+	if shutdownWriteRaw(fd) != 0 {
 		p.closeSocket(fd)
 		return
 	}
@@ -532,8 +507,8 @@ func (p *epollPoller) closeSocket(fd int) {
 // drain reads what the server sent until it would block or ends.
 func (p *epollPoller) drain(fd int) {
 	for {
-		n, err := unix.Read(fd, p.buf)
-		if n > 0 || err == unix.EINTR {
+		n, errno := readRaw(fd, p.buf)
+		if n > 0 || errno == unix.EINTR {
 			continue
 		}
 		return
@@ -545,7 +520,7 @@ var wakeWord = [8]byte{1}
 
 func (p *epollPoller) wake() {
 	if p.wakePending.CompareAndSwap(false, true) {
-		unix.Write(p.wakefd, wakeWord[:])
+		writeRaw(p.wakefd, wakeWord[:])
 	}
 }
 
@@ -561,9 +536,27 @@ func (p *epollPoller) close() {
 
 // release closes the poller's own descriptors, once nothing can wake it.
 func (p *epollPoller) release() {
-	p.file.Close()
+	unix.Close(p.epfd)
 	unix.Close(p.wakefd)
 }
+
+// waitMs is epoll_wait's timeout for a wait until until (zero: none) from
+// now, in whole milliseconds rounded up: a probe starts up to a
+// millisecond after its due time, never before it would have.
+func waitMs(until, now time.Time) int {
+	if until.IsZero() {
+		return -1
+	}
+	d := until.Sub(now)
+	if d <= 0 {
+		return 0
+	}
+	ms := (d + time.Millisecond - 1) / time.Millisecond
+	return int(min(ms, time.Duration(maxWaitMs)))
+}
+
+// maxWaitMs bounds one wait; a longer one just waits again.
+const maxWaitMs = 1 << 30
 
 // deadlineHeap orders socket deadlines; a deadline of a socket that moved
 // on is skipped when it comes up rather than searched for.

@@ -29,6 +29,9 @@ type entry struct {
 	// stalledDue is when the probe was due, and stalledAt when it first
 	// could not start for a reason of the checker's own; zero otherwise.
 	stalledDue, stalledAt time.Time
+	// early is how long before its due time the probe under way started
+	// (see Manager.startDue); its next due time adds it back.
+	early time.Duration
 }
 
 // dueHeap orders entries by due time, then by seq: one timer for all the
