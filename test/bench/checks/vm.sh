@@ -19,9 +19,11 @@
 # (default 100), LVSDR_BENCH_NODES (default 10), LVSDR_BENCH_WARMUP (s,
 # default 15), LVSDR_BENCH_WINDOW (s, default 20), LVSDR_BENCH_ORDER (the
 # contenders, in order: keepalived, director, director1 (GOMAXPROCS=1),
-# other (the binary LVSDR_BENCH_OTHER), checker; default "keepalived
-# director checker"), LVSDR_BENCH_PROFILE (1, or contender names: strace
-# -c and perf of each after its window).
+# other (the binary LVSDR_BENCH_OTHER), checker; a name given
+# again runs again, as NAME2, and the summary's ratio is of the means;
+# default "keepalived director director keepalived checker": the order
+# A B B A, so that a drift over the run favours neither), LVSDR_BENCH_PROFILE (1, or contender names: strace -c and
+# perf of each after its window).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 services=${LVSDR_BENCH_SERVICES:-100}
@@ -65,7 +67,7 @@ fi
 # In the VM, from here on.
 bin=${LVSDR_BENCH_BIN:?}
 warmup=${LVSDR_BENCH_WARMUP:-15}
-order=${LVSDR_BENCH_ORDER:-keepalived director checker}
+order=${LVSDR_BENCH_ORDER:-keepalived director director keepalived checker}
 window=${LVSDR_BENCH_WINDOW:-20}
 checks=$((services * nodes))
 work=$(mktemp -d)
@@ -218,8 +220,13 @@ profile() {
 	fi
 }
 
+# A contender named again in LVSDR_BENCH_ORDER runs again, as NAME2, NAME3
+# ... (its own namespace and address): alternating them shows how much of a
+# difference is the order (the first contender of a run has been seen to
+# pay more, on a VM still settling).
 run_keepalived() {
-	director_ns lvsdr-bc-k 1
+	local name=${1:-keepalived}
+	director_ns lvsdr-bc-$name $((10 + round))
 	# keepalived logs to syslog, which nothing reads here: its verdicts are
 	# read from the kernel's table.
 	ip netns exec $ns keepalived -n -C -f "$bin/keepalived.conf" -p "$work/k.pid" -c "$work/kc.pid" -r "$work/kv.pid" >"$work/keepalived.out" 2>&1 &
@@ -227,9 +234,9 @@ run_keepalived() {
 	pids+=($kpid)
 	await_up
 	kpids=$(named keepalived)
-	measure keepalived $kpids
-	echo "keepalived: processes=$(echo $kpids | wc -w)" | tee -a "$work/results"
-	profile keepalived $kpids
+	measure $name $kpids
+	echo "$name: processes=$(echo $kpids | wc -w)" | tee -a "$work/results"
+	profile $name $kpids
 	kill -TERM $kpid
 	wait $kpid 2>/dev/null || true
 	ip netns exec $ns ipvsadm -C
@@ -239,11 +246,9 @@ run_keepalived() {
 # GOMAXPROCS=1 as director1: one P, no second thread to wake and put back
 # to sleep for each event).
 run_director() {
-	local name=${1:-director} n=${2:-2}
-	shift 2 || true
-	director_ns lvsdr-bc-$name $n
-	local exe=$bin/director
-	[[ $name == other ]] && exe=$bin/director-other
+	local name=${1:-director} exe=${2:-$bin/director}
+	shift $(($# < 2 ? $# : 2))
+	director_ns lvsdr-bc-$name $((10 + round))
 	ip netns exec $ns env "$@" "$exe" run --config "$bin/topology.yaml" --state-dir "$work/state-$name" --control-socket "$work/sock-$name" >"$work/$name.log" 2>&1 &
 	dpid=$!
 	pids+=($dpid)
@@ -255,21 +260,27 @@ run_director() {
 	wait $dpid 2>/dev/null || true
 	ip netns exec $ns ipvsadm -C
 }
-run_director1() { run_director director1 4 GOMAXPROCS=1; }
-run_other() { run_director other 5; }
+run_director1() { run_director "${1:-director1}" "$bin/director" GOMAXPROCS=1; }
+run_other() { run_director "${1:-other}" "$bin/director-other"; }
 
 # The checker alone (test/bench/checks on the same targets: the Manager and
 # nothing else of the director), then the floor: the bare syscalls of one
 # check back to back against the same listeners.
 run_checker() {
-	director_ns lvsdr-bc-c 3
+	director_ns lvsdr-bc-c$round $((10 + round))
 	ip netns exec $ns "$bin/checks" -checks "$checks" -remote 10.99.250.1 -per-node "$services" \
 		-warmup "${warmup}s" -duration "${window}s" -floor 10s >"$work/checker.out" 2>"$work/checker.err" || cat "$work/checker.err" >&2
 	grep -E '^(checks|checker_cpu|lag|floor)' "$work/checker.out" | sed 's/^/checker alone: /' | tee -a "$work/results"
 }
 
+round=0
+declare -A runs=()
 for contender in $order; do
-	"run_$contender"
+	round=$((round + 1))
+	runs[$contender]=$((${runs[$contender]:-0} + 1))
+	name=$contender
+	((runs[$contender] == 1)) || name=$contender${runs[$contender]}
+	"run_$contender" "$name"
 done
 
 echo
@@ -280,12 +291,19 @@ awk '
 	/floor_cpu_us_per_probe=/ { f = v["checker floor_cpu_us_per_probe"] }
 	/ probes_per_s=/ { cr = v["checker probes_per_s"]; cf = v["checker failures"]; cd = v["checker downs"] }
 	END {
-		k = pct["keepalived"]; ku = us["keepalived"]
+		# keepalived, run once or more: the mean of its runs; so for the
+		# director (director, director2, ...).
+		for (i = 1; i <= n; i++) {
+			x = order[i]
+			if (x ~ /^keepalived[0-9]*$/) { kn++; ks += us[x]; kp += pct[x] }
+			if (x ~ /^director[0-9]*$/ && x != "director1") { dn++; ds += us[x] }
+		}
+		k = (kn > 0 ? kp / kn : 0); ku = (kn > 0 ? ks / kn : 0)
 		printf "| | %% of one core | probes/s | CPU a probe | in the kernel | x keepalived (a probe) | up at the end (lowest) |\n|---|---|---|---|---|---|---|\n"
 		for (i = 1; i <= n; i++) { x = order[i]; printf "| %s | %.1f | %s | %.0f us | %s %% | %.2f | %s (%s) |\n", x, pct[x], rate[x], us[x], sys[x], (ku > 0 ? us[x] / ku : 0), upc[x], low[x] }
 		if (cr != "") {
 			printf "| checker alone (%s probes/s, %s failed, %s down) | %.1f | | %.2f | |\n", cr, cf, cd, c, (k > 0 ? c / k : 0)
 			printf "checker alone: %s us a probe; floor: %s us a probe\n", cus, f
 		}
-		printf "director / keepalived CPU a probe: %.2f (target <= 0.5)\n", (ku > 0 ? us["director"] / ku : 0)
+		printf "director / keepalived CPU a probe: %.2f (target <= 0.5; means of %d and %d runs)\n", (ku > 0 && dn > 0 ? ds / dn / ku : 0), dn, kn
 	}' "$work/results"
