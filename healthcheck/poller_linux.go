@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -147,9 +148,9 @@ type ioDeadline struct {
 // runtime's poller instead, with a deadline, every wait cost a runtime
 // timer, a second thread woken and put back to sleep, and several clock
 // reads (a system call each on a virtual machine whose clock is HPET): more
-// than the probes' own system calls on an emulated CPU. A wait under 10 ms
-// keeps its P; a longer one lets the runtime hand it over, as any blocking
-// system call does.
+// than the probes' own system calls on an emulated CPU. A wait of up to
+// rawWaitMs keeps its P (see poll); a longer one, the checks being few,
+// lets the runtime hand it over, as any blocking system call does.
 type epollPoller struct {
 	m      *Manager
 	epfd   int
@@ -202,9 +203,21 @@ func newEpollPoller(m *Manager) (*epollPoller, error) {
 func (p *epollPoller) poll(timeoutMs int) {
 	var n int
 	var errno unix.Errno
-	if timeoutMs == 0 {
-		n, errno = epollReadyRaw(p.epfd, p.events)
-	} else {
+	switch {
+	case timeoutMs == 0:
+		n, errno = epollReadyRaw(p.epfd, p.events, 0)
+	case timeoutMs > 0 && timeoutMs <= rawWaitMs && runtime.GOMAXPROCS(0) > 1:
+		// Told of a wait in a system call, the runtime takes the P back
+		// after 10 ms and wakes its monitor thread, which then polls every
+		// 20 us for a millisecond: at a thousand checks a second, a
+		// thousand naps a second, more than the probes' own calls on an
+		// emulated CPU. Untold, the runtime preempts the goroutine after
+		// 10 ms with a signal, which ends the wait early (EINTR): the
+		// scheduler just waits again. Meanwhile the P it keeps runs
+		// nothing else: on a single P the program's other goroutines
+		// would wait up to those 10 ms each time, so there it is told.
+		n, errno = epollReadyRaw(p.epfd, p.events, timeoutMs)
+	default:
 		n, errno = epollWaitBlocking(p.epfd, p.events, timeoutMs)
 	}
 	switch errno {
@@ -554,6 +567,10 @@ func waitMs(until, now time.Time) int {
 	ms := (d + time.Millisecond - 1) / time.Millisecond
 	return int(min(ms, time.Duration(maxWaitMs)))
 }
+
+// rawWaitMs is the longest wait made without telling the runtime: the
+// waits between probes starting at least ten times a second.
+const rawWaitMs = 100
 
 // maxWaitMs bounds one wait; a longer one just waits again.
 const maxWaitMs = 1 << 30

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -616,5 +617,30 @@ func TestFastPathWakesFromALongWait(t *testing.T) {
 	case <-stopped:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Stop did not end a scheduler waiting for its next probe")
+	}
+}
+
+// A scheduler waiting for probes due within rawWaitMs keeps its P without
+// telling the runtime, but not the only one: on one P the rest of the
+// program runs while the scheduler waits.
+func TestFastPathWaitLeavesTheOnlyPToOthers(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	addr := silentListener(t, 4096)
+	m := NewManager(clock.Real{}, nil)
+	defer m.Stop()
+	tg := fastTarget(Key{"amqp", "n1", "tcp"}, &TCPProber{Address: addr})
+	tg.Interval = 80 * time.Millisecond // every wait a raw one
+	m.Update([]Target{tg})
+	ran := make(chan struct{})
+	go func() {
+		for range 20 {
+			time.Sleep(time.Millisecond)
+		}
+		close(ran)
+	}()
+	select {
+	case <-ran:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a goroutine beside the waiting scheduler did not get the P")
 	}
 }

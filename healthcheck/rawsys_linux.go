@@ -76,9 +76,10 @@ func epollCtlRaw(epfd, op, fd int, ev *unix.EpollEvent) unix.Errno {
 	return errno
 }
 
-// epollReadyRaw collects the ready events of epfd without waiting.
-func epollReadyRaw(epfd int, events []unix.EpollEvent) (int, unix.Errno) {
-	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+// epollReadyRaw collects the ready events of epfd, waiting for them up to
+// timeoutMs without telling the runtime (see epollPoller.poll).
+func epollReadyRaw(epfd int, events []unix.EpollEvent, timeoutMs int) (int, unix.Errno) {
+	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(timeoutMs), 0, 0)
 	return int(n), errno
 }
 
