@@ -212,11 +212,11 @@ profile() {
 		perf report -i "$work/perf.$name" --stdio --no-children -g none --comm "$(cat /proc/$1/comm)" --sort dso,sym --percent-limit 0.4 >"$work/perf-sym.$name" 2>/dev/null || true
 		perf report -i "$work/perf.$name" --stdio --children -g none --comm "$(cat /proc/$1/comm)" --sort sym --percent-limit 2 >"$work/perf-children.$name" 2>/dev/null || true
 		echo "== $name: perf, whole VM, 10 s, by process"
-		grep -v '^#' "$work/perf-comm.$name" | grep -v '^$' | sed -n '1,25p'
+		grep -v '^#' "$work/perf-comm.$name" | grep -v '^$' | sed -n '1,25p' || true
 		echo "== $name: perf, its own samples by symbol (self)"
-		grep -v '^#' "$work/perf-sym.$name" | grep -v '^$' | sed -n '1,70p'
+		grep -v '^#' "$work/perf-sym.$name" | grep -v '^$' | sed -n '1,70p' || true
 		echo "== $name: perf, its own samples by symbol (with children)"
-		grep -v '^#' "$work/perf-children.$name" | grep -v '^$' | sed -n '1,60p'
+		grep -v '^#' "$work/perf-children.$name" | grep -v '^$' | sed -n '1,60p' || true
 	fi
 }
 
