@@ -568,9 +568,13 @@ func waitMs(until, now time.Time) int {
 	return int(min(ms, time.Duration(maxWaitMs)))
 }
 
-// rawWaitMs is the longest wait made without telling the runtime: the
-// waits between probes starting at least ten times a second.
-const rawWaitMs = 100
+// rawWaitMs is the longest wait made without telling the runtime: no
+// longer than the slack, so only while the checks are dense (the wait
+// until the next batch). Sparse checks wait told: their waits are longer
+// than the runtime's 10 ms anyway, and the raw waits' preemption signals
+// cost more there than the runtime's naps (VM, 10 checks: 9-12 % of a core
+// raw against 8-9 % told; 1,000 checks: 386 against 406 us a probe).
+const rawWaitMs = int(epollSlack / time.Millisecond)
 
 // maxWaitMs bounds one wait; a longer one just waits again.
 const maxWaitMs = 1 << 30

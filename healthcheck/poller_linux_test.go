@@ -629,7 +629,7 @@ func TestFastPathWaitLeavesTheOnlyPToOthers(t *testing.T) {
 	m := NewManager(clock.Real{}, nil)
 	defer m.Stop()
 	tg := fastTarget(Key{"amqp", "n1", "tcp"}, &TCPProber{Address: addr})
-	tg.Interval = 80 * time.Millisecond // every wait a raw one
+	tg.Interval = 40 * time.Millisecond // every wait a raw one on more Ps
 	m.Update([]Target{tg})
 	ran := make(chan struct{})
 	go func() {
