@@ -8,12 +8,12 @@ import (
 )
 
 // The fast path's system calls on a probe socket, made raw: none of them
-// blocks (the sockets and the epoll set are non-blocking, epoll_wait is
-// asked not to wait), so the scheduler need not tell the Go runtime it is
-// in a system call. Told, the runtime wakes its monitor thread from its
-// sleep at every call after the checker idled (a futex, then the monitor's
-// naps and clock reads), which on an emulated CPU cost as much again as the
-// probes' own calls.
+// blocks (the sockets are non-blocking; epoll_wait waits only as long as
+// epollPoller.poll allows it raw), so the scheduler need not tell the Go
+// runtime it is in a system call. Told, the runtime wakes its monitor
+// thread from its sleep at every call after the checker idled (a futex,
+// then the monitor's naps and clock reads), which on an emulated CPU cost
+// as much again as the probes' own calls.
 
 // rawSockaddr is a socket address in the kernel's form, made once per
 // target rather than converted at every connect.
