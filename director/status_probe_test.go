@@ -3,41 +3,15 @@ package director
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lvsdr/lvsdr/healthcheck"
+	"github.com/lvsdr/lvsdr/internal/testnet"
 	"github.com/lvsdr/lvsdr/topology"
 )
-
-// loopbackPorts returns the port of a listener that accepts, and one that
-// was just closed, on 127.0.0.1.
-func loopbackPorts(t *testing.T) (open, closed uint16) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	gone, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gone.Close()
-	return uint16(ln.Addr().(*net.TCPAddr).Port), uint16(gone.Addr().(*net.TCPAddr).Port)
-}
 
 // probeTopology has one real server on loopback in four services: one
 // listening, one closed, one unchecked and one checked through the VIP;
@@ -67,7 +41,7 @@ func probeTopology(open, closed uint16) *topology.Topology {
 }
 
 func TestProbeNodeAgainstLoopback(t *testing.T) {
-	open, closed := loopbackPorts(t)
+	open, closed := testnet.LoopbackPorts(t)
 	topo := probeTopology(open, closed)
 	results, err := ProbeNode(context.Background(), topo, "local", ProbeOptions{NewProber: NewProber})
 	if err != nil {

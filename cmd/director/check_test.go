@@ -3,7 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"net"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/lvsdr/lvsdr/director"
 	"github.com/lvsdr/lvsdr/healthcheck"
+	"github.com/lvsdr/lvsdr/internal/testnet"
 	"github.com/lvsdr/lvsdr/topology"
 )
 
@@ -37,31 +38,13 @@ func exampleConfig(t *testing.T) string {
 // a listener, the management port to a closed port.
 func loopbackProbes(t *testing.T) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	gone, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gone.Close()
+	open, closed := testnet.LoopbackPorts(t)
 	saved := newProber
 	t.Cleanup(func() { newProber = saved })
 	newProber = func(target director.ProbeTarget, _ topology.Check) healthcheck.Prober {
-		address := gone.Addr().String()
+		address := fmt.Sprintf("127.0.0.1:%d", closed)
 		if target.Address.Port() == 5672 {
-			address = ln.Addr().String()
+			address = fmt.Sprintf("127.0.0.1:%d", open)
 		}
 		return &healthcheck.TCPProber{Address: address}
 	}
