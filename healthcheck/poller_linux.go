@@ -155,8 +155,6 @@ type epollPoller struct {
 	m      *Manager
 	epfd   int
 	wakefd int
-	n      int
-	err    error
 	// wakePending spares the eventfd write when a wake-up is already on
 	// its way.
 	wakePending atomic.Bool
@@ -198,9 +196,10 @@ func newEpollPoller(m *Manager) (*epollPoller, error) {
 	return p, nil
 }
 
-// poll collects the set's ready events, waiting for them up to timeoutMs
-// (0: not at all, -1: without end). An interrupted wait returns none.
-func (p *epollPoller) poll(timeoutMs int) {
+// poll collects the set's ready events into p.events, waiting for them up
+// to timeoutMs (0: not at all, -1: without end), and returns how many. An
+// interrupted wait returns none.
+func (p *epollPoller) poll(timeoutMs int) (int, error) {
 	var n int
 	var errno unix.Errno
 	switch {
@@ -222,11 +221,11 @@ func (p *epollPoller) poll(timeoutMs int) {
 	}
 	switch errno {
 	case 0:
-		p.n, p.err = n, nil
+		return n, nil
 	case unix.EINTR:
-		p.n, p.err = 0, nil
+		return 0, nil
 	default:
-		p.n, p.err = 0, os.NewSyscallError("epoll_wait", errno)
+		return 0, os.NewSyscallError("epoll_wait", errno)
 	}
 }
 
@@ -421,7 +420,6 @@ func (p *epollPoller) park(m *Manager) {
 // socket before any deadline: a connect the kernel completed in time
 // passes even when the checker itself got the CPU late.
 func (p *epollPoller) wait(hurry bool) {
-	p.n, p.err = 0, nil
 	until := p.next
 	if len(p.deadlines) > 0 && (until.IsZero() || p.deadlines[0].at.Before(until)) {
 		until = p.deadlines[0].at
@@ -430,10 +428,9 @@ func (p *epollPoller) wait(hurry bool) {
 	if !hurry {
 		timeout = waitMs(until, time.Now())
 	}
-	p.poll(timeout)
+	n, err := p.poll(timeout)
 	now := time.Now()
 	p.clockNow, p.sinceRead = now, 0
-	n, err := p.n, p.err
 	for err == nil && n > 0 {
 		for i := range n {
 			p.handle(p.events[i], now)
@@ -441,8 +438,7 @@ func (p *epollPoller) wait(hurry bool) {
 		if n < len(p.events) {
 			break
 		}
-		p.poll(0)
-		n, err = p.n, p.err
+		n, err = p.poll(0)
 	}
 	for len(p.deadlines) > 0 && !p.deadlines[0].at.After(now) {
 		d := p.deadlines.pop()
