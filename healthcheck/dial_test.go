@@ -2,33 +2,23 @@ package healthcheck
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"syscall"
 	"testing"
+
+	"github.com/lvsdr/lvsdr/internal/testnet"
 )
 
 func TestMarkedDialerMarksAndBinds(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SO_MARK needs CAP_NET_ADMIN")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	open, _ := testnet.LoopbackPorts(t)
 	source := netip.MustParseAddr("127.0.0.7")
-	conn, err := MarkedDialer(0x4c560001, source).DialContext(context.Background(), "tcp", ln.Addr().String())
+	conn, err := MarkedDialer(0x4c560001, source).DialContext(context.Background(), "tcp", fmt.Sprintf("127.0.0.1:%d", open))
 	if err != nil {
 		t.Fatal(err)
 	}

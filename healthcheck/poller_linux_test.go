@@ -289,12 +289,7 @@ func answerFIN(ln *net.TCPListener, n int) <-chan error {
 func probeOnce(t *testing.T, m *Manager, p *epollPoller, e *entry) result {
 	t.Helper()
 	p.start(e)
-	for len(m.done) == 0 {
-		p.wait(false)
-	}
-	r := m.done[0]
-	m.done = m.done[:0]
-	return r
+	return finishProbe(t, m, p)
 }
 
 // The socket of a passed probe, once the server's FIN has closed it, serves
@@ -538,13 +533,13 @@ func TestFastPathSendsTheHandshakeACKWithTheFIN(t *testing.T) {
 		awaitTCPState(t, probeSocket(t, p, e), tcpEstablished)
 		early := queued(t, lfd)
 		if time.Since(started) > 100*time.Millisecond && attempt < 5 {
-			probeOnceMore(t, m, p)
+			finishProbe(t, m, p)
 			continue
 		}
 		if early != before {
 			t.Errorf("the server had the connection before the probe's FIN (%d queued, %d before): the handshake's ACK went alone", early, before)
 		}
-		if r := probeOnceMore(t, m, p); r.err != nil {
+		if r := finishProbe(t, m, p); r.err != nil {
 			t.Fatal(r.err)
 		}
 		for start := time.Now(); queued(t, lfd) == before; time.Sleep(time.Millisecond) {
@@ -556,8 +551,8 @@ func TestFastPathSendsTheHandshakeACKWithTheFIN(t *testing.T) {
 	}
 }
 
-// probeOnceMore finishes the probe p started.
-func probeOnceMore(t *testing.T, m *Manager, p *epollPoller) result {
+// finishProbe waits for the probe p started and returns its result.
+func finishProbe(t *testing.T, m *Manager, p *epollPoller) result {
 	t.Helper()
 	for len(m.done) == 0 {
 		p.wait(false)
